@@ -1,0 +1,1 @@
+"""vitstab sweep engine: models, trials and stability studies."""
