@@ -1,0 +1,250 @@
+"""Batch augmentation on the training device: pad-crop, flip, AutoAugment, normalisation,
+label smoothing, and mixup/CutMix (one of the two per batch, like timm's ``Mixup`` in
+batch mode), so no per-image Python loop sits between the loader and the GPU.
+
+Every random draw comes from the ``torch.Generator`` passed to ``train``: for a given
+generator state the output is exactly reproducible. kornia's AutoAugment reads the global
+RNG, so it runs inside ``torch.random.fork_rng`` with the global RNG reseeded from that
+generator; the caller's global RNG state is left untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sweep.errors import UserError
+
+KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "mixup", "cutmix",
+        "mixup_switch_prob", "mix_prob", "label_smoothing")
+POLICIES = ("imagenet", "cifar10", "svhn")
+
+
+class BatchAugment:
+    """Turns uint8 (N, 3, H, W) batches into normalised float images and soft targets.
+
+    Settings mirror ``data.augment`` in conf/data/*.yaml; there are no defaults here.
+    ``mixup``/``cutmix`` are Beta(α, α) parameters (0 turns each off); when both are on,
+    CutMix is used for a batch with probability ``mixup_switch_prob``; ``mix_prob`` is
+    the chance a batch is mixed at all. Partners are the batch reversed (timm's pairing).
+    """
+
+    def __init__(self, *, num_classes: int, image_size: int, mean: Sequence[float],
+                 std: Sequence[float], crop_padding: int, flip: bool, autoaugment: bool,
+                 autoaugment_policy: str, mixup: float, cutmix: float,
+                 mixup_switch_prob: float, mix_prob: float, label_smoothing: float) -> None:
+        if num_classes < 2:
+            raise UserError(f"num_classes must be >= 2, got {num_classes}")
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise UserError(f"mean and std need 3 values each with std > 0, got {mean}, {std}")
+        if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) \
+                or not 0 <= crop_padding < image_size:
+            raise UserError(f"data.augment.crop_padding must be an integer in 0..{image_size - 1}"
+                            f", got {crop_padding!r}")
+        for key, value in (("flip", flip), ("autoaugment", autoaugment)):
+            if not isinstance(value, bool):
+                raise UserError(f"data.augment.{key} must be true or false, got {value!r}")
+        if autoaugment_policy not in POLICIES:
+            raise UserError(f"data.augment.autoaugment_policy must be one of "
+                            f"{', '.join(POLICIES)}, got {autoaugment_policy!r}")
+        for key, value, hi in (("mixup", mixup, math.inf), ("cutmix", cutmix, math.inf),
+                               ("mixup_switch_prob", mixup_switch_prob, 1.0),
+                               ("mix_prob", mix_prob, 1.0),
+                               ("label_smoothing", label_smoothing, 0.999)):
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not 0 <= value <= hi:
+                raise UserError(f"data.augment.{key} must be a number in [0, {hi:g}], "
+                                f"got {value!r}")
+        self.num_classes, self.image_size = num_classes, image_size
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.crop_padding, self.flip = crop_padding, flip
+        self.autoaugment_policy = autoaugment_policy if autoaugment else None
+        self.mixup, self.cutmix = float(mixup), float(cutmix)
+        self.mixup_switch_prob, self.mix_prob = float(mixup_switch_prob), float(mix_prob)
+        self.label_smoothing = float(label_smoothing)
+        self._consts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._policies: list[torch.nn.Module] = []
+        if autoaugment:
+            from kornia.augmentation.auto import AutoAugment
+
+            self._policies = [m for _, m in AutoAugment(autoaugment_policy).named_children()]
+        # What the last train() call mixed: ("mixup" | "cutmix", lambda) or None.
+        self.last_mix: tuple[str, float] | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], *, num_classes: int,
+                    image_size: int | None = None, mean: Sequence[float] | None = None,
+                    std: Sequence[float] | None = None,
+                    device: torch.device | str | None = None) -> BatchAugment:
+        """From ``cfg.data`` (image_size, mean and std are then read from it unless given)
+        or from ``cfg.data.augment`` plus explicit image_size, mean and std. ``device``
+        only pre-places the normalisation constants there."""
+        from sweep.data import to_dict
+
+        c = to_dict(cfg)
+        if "augment" in c:
+            image_size = c.get("image_size") if image_size is None else image_size
+            mean = c.get("mean") if mean is None else mean
+            std = c.get("std") if std is None else std
+            c = to_dict(c["augment"])
+        if image_size is None or mean is None or std is None:
+            raise TypeError("from_config(cfg.data.augment, ...) needs image_size, mean and std; "
+                            "or pass cfg.data itself")
+        missing = [k for k in KEYS if k not in c]
+        unknown = sorted(set(c) - set(KEYS))
+        if missing or unknown:
+            raise UserError(f"data.augment needs exactly the keys {', '.join(KEYS)}; "
+                            f"missing: {', '.join(missing) or '-'}, unknown: "
+                            f"{', '.join(unknown) or '-'}")
+        aug = cls(num_classes=num_classes, image_size=int(image_size), mean=list(mean),
+                  std=list(std), **{k: c[k] for k in KEYS})
+        if device is not None:
+            aug._constants(torch.device(device))
+        return aug
+
+    @property
+    def mixing(self) -> bool:
+        return self.mix_prob > 0 and (self.mixup > 0 or self.cutmix > 0)
+
+    # -- public entry points -------------------------------------------------------------
+
+    def train(self, x: torch.Tensor, y: torch.Tensor,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented normalised float images and (N, num_classes) soft targets."""
+        self._check(x)
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+        x = self._crop_flip(x, generator)
+        if self._policies:
+            x = self._autoaugment(x.float().div_(255.0), generator)
+            x = self._normalize(x, scale=1.0)
+        else:
+            x = self._normalize(x.float(), scale=255.0)
+        target = self.soft_targets(y)
+        self.last_mix = None
+        if self.mixing:
+            x, target = self._mix(x, target, generator)
+        return x, target
+
+    def eval(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised float images, no randomness."""
+        self._check(x)
+        return self._normalize(x.float(), scale=255.0)
+
+    def soft_targets(self, y: torch.Tensor) -> torch.Tensor:
+        """One-hot targets with label smoothing: ε/K off the true class, 1-ε+ε/K on it."""
+        off = self.label_smoothing / self.num_classes
+        return F.one_hot(y.long(), self.num_classes).float() * (1.0 - self.label_smoothing) + off
+
+    # -- pieces --------------------------------------------------------------------------
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected uint8 images (N, 3, H, W), got {x.dtype} "
+                             f"{tuple(x.shape)}")
+
+    def _constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) as (1, 3, 1, 1) tensors on ``device``, made once per device."""
+        key = str(device)
+        if key not in self._consts:
+            self._consts[key] = (torch.tensor(self.mean, device=device).view(1, 3, 1, 1),
+                                 torch.tensor(self.std, device=device).view(1, 3, 1, 1))
+        return self._consts[key]
+
+    def _normalize(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """In place on a fresh float tensor; ``scale`` is 255 for raw pixel values."""
+        mean, std = self._constants(x.device)
+        return x.sub_(mean * scale).div_(std * scale)
+
+    def _crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Random crop from the zero-padded image and/or horizontal flip, one gather."""
+        p, n = self.crop_padding, x.shape[0]
+        if p == 0 and not self.flip:
+            return x
+        dev = g.device
+        if p == 0:
+            flip = (torch.rand(n, generator=g, device=dev) < 0.5).to(x.device)
+            return torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+        h, w = x.shape[-2:]
+        oy = torch.randint(0, 2 * p + 1, (n,), generator=g, device=dev).to(x.device)
+        ox = torch.randint(0, 2 * p + 1, (n,), generator=g, device=dev).to(x.device)
+        rows = oy[:, None] + torch.arange(h, device=x.device)
+        cols = ox[:, None] + torch.arange(w, device=x.device)
+        if self.flip:
+            flip = (torch.rand(n, generator=g, device=dev) < 0.5).to(x.device)
+            cols = torch.where(flip[:, None], cols.flip(1), cols)
+        padded = F.pad(x, (p, p, p, p))
+        i = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+        c = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+        return padded[i, c, rows[:, None, :, None], cols[:, None, None, :]]
+
+    def _autoaugment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """AutoAugment with one sub-policy drawn *per image* (as timm does), run as one
+        kornia call per distinct sub-policy in the batch; x is float in [0, 1]."""
+        n = x.shape[0]
+        choice = torch.randint(0, len(self._policies), (n,), generator=g, device=g.device)
+        choice = choice.cpu()
+        out = torch.empty_like(x)
+        with _seeded_global_rng(x.device, _draw_seed(g)):
+            for k in torch.unique(choice).tolist():
+                idx = torch.nonzero(choice == k).squeeze(1).to(x.device)
+                out[idx] = self._policies[k](x[idx]).clamp_(0.0, 1.0)
+        return out
+
+    def _mix(self, x: torch.Tensor, target: torch.Tensor,
+             g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mix each image with its partner in the reversed batch; the targets get the
+        exact pixel fraction (CutMix boxes clipped at the border correct lambda)."""
+        rng = np.random.default_rng(_draw_seed(g))
+        if rng.random() >= self.mix_prob:
+            return x, target
+        cutmix = self.cutmix > 0 and (self.mixup <= 0 or rng.random() < self.mixup_switch_prob)
+        alpha = self.cutmix if cutmix else self.mixup
+        lam = float(rng.beta(alpha, alpha))
+        partner = x.flip(0)
+        if cutmix:
+            (y0, y1, x0, x1), lam = cutmix_box(x.shape[-2], x.shape[-1], lam, rng)
+            x = x.clone()
+            x[:, :, y0:y1, x0:x1] = partner[:, :, y0:y1, x0:x1]
+        else:
+            x = x.mul(lam).add_(partner, alpha=1.0 - lam)
+        self.last_mix = ("cutmix" if cutmix else "mixup", lam)
+        return x, target.mul(lam).add_(target.flip(0), alpha=1.0 - lam)
+
+
+def cutmix_box(h: int, w: int, lam: float,
+               rng: np.random.Generator) -> tuple[tuple[int, int, int, int], float]:
+    """A box of area about (1 - lam) of the image, centred uniformly, clipped to the image;
+    returns (y0, y1, x0, x1) and the lambda that the clipped box really leaves."""
+    cut = math.sqrt(1.0 - lam)
+    ch, cw = int(h * cut), int(w * cut)
+    cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+    y0, y1 = int(np.clip(cy - ch // 2, 0, h)), int(np.clip(cy + ch // 2, 0, h))
+    x0, x1 = int(np.clip(cx - cw // 2, 0, w)), int(np.clip(cx + cw // 2, 0, w))
+    return (y0, y1, x0, x1), 1.0 - (y1 - y0) * (x1 - x0) / float(h * w)
+
+
+def _draw_seed(g: torch.Generator) -> int:
+    return int(torch.randint(0, 2**62, (1,), generator=g, device=g.device).item())
+
+
+@contextmanager
+def _seeded_global_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """Run a block that reads the global RNG (kornia) from ``seed``, restoring the
+    caller's CPU and device RNG state afterwards."""
+    cuda = device.type == "cuda"
+    index = (device.index if device.index is not None else torch.cuda.current_device()) \
+        if cuda else None
+    with torch.random.fork_rng(devices=[index] if cuda else [], device_type="cuda"):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield

@@ -1,0 +1,326 @@
+"""Datasets: the synthetic generator, CIFAR-10 and ImageNet-tree readers (on tiny fixture
+files written here), batch order reproducibility, and the bad-input messages."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from sweep.augment import BatchAugment
+from sweep.data import KEYS, build_data
+from sweep.data.imagenet import random_resized_crop_box
+from sweep.data.synthetic import CLASS_NAMES, generate
+from sweep.errors import UserError
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
+
+
+def conf(which: str, **over: object) -> dict:
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{which}.yaml"))
+    assert isinstance(cfg, dict)
+    cfg.update(over)
+    return cfg
+
+
+def small_synthetic(**over: object):
+    return build_data(conf("synthetic", train_size=300, test_size=120, **over))
+
+
+# -- config files -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["synthetic", "cifar10", "imagenet"])
+def test_yaml_has_exactly_the_keys_and_a_valid_augment_block(name: str) -> None:
+    cfg = conf(name)
+    assert set(cfg) == KEYS[name]
+    BatchAugment.from_config(cfg["augment"], num_classes=cfg["num_classes"],
+                             image_size=cfg["image_size"], mean=cfg["mean"], std=cfg["std"])
+
+
+def test_imagenet_yaml_is_the_paper_recipe() -> None:
+    cfg = conf("imagenet")
+    a = cfg["augment"]
+    assert (cfg["image_size"], cfg["batch_size"], cfg["workers"]) == (224, 256, 8)
+    assert cfg["crop_scale"] == [0.08, 1.0] and cfg["eval_crop_ratio"] == 0.875
+    assert (a["mixup"], a["cutmix"], a["label_smoothing"], a["autoaugment"]) == (0.8, 1.0, 0.1,
+                                                                                True)
+
+
+# -- synthetic ----------------------------------------------------------------------------
+
+
+def test_synthetic_is_deterministic_in_the_seed() -> None:
+    a, ya = generate(150, seed=3, split="train")
+    b, yb = generate(150, seed=3, split="train")
+    c, _ = generate(150, seed=4, split="train")
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+    assert not torch.equal(a, c)
+
+
+def test_synthetic_splits_are_disjoint_and_balanced() -> None:
+    data = small_synthetic()
+    train = {bytes(x.numpy()) for x in data.train_images}
+    test = {bytes(x.numpy()) for x in data.test_images}
+    assert len(train) == 300 and len(test) == 120 and not train & test
+    for labels, n in ((data.train_labels, 300), (data.test_labels, 120)):
+        counts = torch.bincount(labels, minlength=10)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == n
+
+
+def test_synthetic_shapes_dtypes_and_metadata() -> None:
+    data = small_synthetic(num_classes=4)
+    assert (data.name, data.num_classes, data.image_size) == ("synthetic", 4, 32)
+    assert (data.train_size, data.test_size) == (300, 120)
+    assert data.chance_error == pytest.approx(75.0)
+    x, y = next(data.train_batches(0, 0, 64))
+    assert x.shape == (64, 3, 32, 32) and x.dtype == torch.uint8
+    assert y.dtype == torch.int64 and int(y.max()) < 4
+    assert x.float().std() > 20  # not a blank image
+
+
+def test_synthetic_other_image_size() -> None:
+    x, _ = generate(20, seed=0, split="test", image_size=48)
+    assert x.shape == (20, 3, 48, 48)
+    assert len(CLASS_NAMES) == 10
+
+
+# -- batch order ---------------------------------------------------------------------------
+
+
+def _epoch(data, epoch: int, seed: int, bs: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return list(data.train_batches(epoch, seed, bs))
+
+
+def test_train_order_depends_only_on_seed_and_epoch() -> None:
+    data = small_synthetic()
+    fresh = _epoch(data, 2, 7, 64)
+    for e in range(2):  # an uninterrupted run has consumed epochs 0 and 1 first
+        _epoch(data, e, 7, 64)
+    resumed = _epoch(data, 2, 7, 64)
+    assert len(fresh) == data.steps_per_epoch(64) == 300 // 64
+    for (x1, y1), (x2, y2) in zip(fresh, resumed, strict=True):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    other_epoch, other_seed = _epoch(data, 3, 7, 64), _epoch(data, 2, 8, 64)
+    assert not torch.equal(fresh[0][1], other_epoch[0][1])
+    assert not torch.equal(fresh[0][1], other_seed[0][1])
+    seen = torch.cat([y for _, y in fresh])
+    assert len(seen) == 4 * 64  # the last incomplete batch is dropped
+
+
+def test_test_batches_cover_all_in_a_fixed_order() -> None:
+    data = small_synthetic()
+    a = list(data.test_batches(50))
+    assert [len(y) for _, y in a] == [50, 50, 20]
+    assert torch.equal(torch.cat([x for x, _ in a]), data.test_images)
+
+
+def test_batch_size_errors() -> None:
+    data = small_synthetic()
+    with pytest.raises(UserError, match="larger than the synthetic train set"):
+        data.steps_per_epoch(301)
+    with pytest.raises(UserError, match="positive"):
+        data.steps_per_epoch(0)
+
+
+# -- config errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("over, match", [
+    ({"name": "mnist"}, "unknown data.name 'mnist'"),
+    ({"train_size": 0}, "data.train_size must be an integer >= 1"),
+    ({"num_classes": 11}, "data.num_classes <= 10"),
+    ({"mean": [0.5, 0.5]}, "data.mean must be a list of 3"),
+    ({"std": [0.5, 0.0, 0.5]}, "data.std must be positive"),
+    ({"colour": 1}, "unknown key"),
+])
+def test_bad_config_is_a_user_error(over: dict, match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        build_data(conf("synthetic", **over))
+
+
+def test_missing_key_is_a_user_error() -> None:
+    cfg = conf("synthetic")
+    del cfg["test_size"]
+    with pytest.raises(UserError, match="missing test_size"):
+        build_data(cfg)
+
+
+# -- CIFAR-10 ----------------------------------------------------------------------------
+
+
+def write_cifar(folder: Path, per_batch: int = 4, test: int = 6) -> dict[str, tuple]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    written = {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = test if name == "test_batch" else per_batch
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, n).tolist()
+        with open(folder / name, "wb") as fh:
+            pickle.dump({b"batch_label": name.encode(), b"data": data, b"labels": labels,
+                         b"filenames": [b"x.png"] * n}, fh)
+        written[name] = (data, labels)
+    return written
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_cifar_reads_back(tmp_path: Path, nested: bool) -> None:
+    written = write_cifar(tmp_path / "cifar-10-batches-py" if nested else tmp_path)
+    data = build_data(conf("cifar10", root=str(tmp_path)))
+    assert (data.train_size, data.test_size, data.num_classes) == (20, 6, 10)
+    train_rows = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
+    train_labels = sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert data.train_images.shape == (20, 3, 32, 32) and data.train_images.dtype == torch.uint8
+    # a row is the red plane, then green, then blue, each row-major 32x32
+    assert data.train_images[5, 1, 2, 3] == train_rows[5, 1024 + 2 * 32 + 3]
+    assert data.train_labels.tolist() == train_labels
+    assert data.test_labels.tolist() == written["test_batch"][1]
+    x, y = next(data.test_batches(4))
+    assert x.shape == (4, 3, 32, 32) and y.dtype == torch.int64
+
+
+def test_cifar_missing_root_and_files(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="data.root is not set"):
+        build_data(conf("cifar10"))
+    with pytest.raises(UserError, match=r"nope is not a folder; expected the CIFAR-10"):
+        build_data(conf("cifar10", root=str(tmp_path / "nope")))
+    write_cifar(tmp_path)
+    (tmp_path / "test_batch").unlink()
+    with pytest.raises(UserError, match="lacks test_batch; expected"):
+        build_data(conf("cifar10", root=str(tmp_path)))
+
+
+@pytest.mark.parametrize("payload, match", [
+    (b"not a pickle at all", "is not a CIFAR-10 python batch"),
+    (pickle.dumps({b"labels": [1]}), "is not a CIFAR-10 python batch"),
+    (pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}),
+     r"expected uint8 \(N, 3072\)"),
+    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}),
+     "labels in 0..9"),
+    (pickle.dumps(Path("/")), "refusing to load"),
+])
+def test_cifar_malformed_batch(tmp_path: Path, payload: bytes, match: str) -> None:
+    write_cifar(tmp_path)
+    (tmp_path / "data_batch_3").write_bytes(payload)
+    with pytest.raises(UserError, match=match) as err:
+        build_data(conf("cifar10", root=str(tmp_path)))
+    assert "data_batch_3" in str(err.value) and "\n" not in str(err.value)
+
+
+# -- ImageNet tree --------------------------------------------------------------------------
+
+COLOURS = {"n01": (220, 30, 30), "n02": (30, 220, 30), "n03": (30, 30, 220)}
+SIZES = [(40, 30), (30, 52), (64, 64)]
+
+
+def write_tree(root: Path, val_per_class: int = 1) -> None:
+    for split, count in (("train", 3), ("val", val_per_class)):
+        for c, colour in COLOURS.items():
+            (root / split / c).mkdir(parents=True)
+            for i in range(count):
+                im = Image.new("RGB", SIZES[i], colour)
+                im.save(root / split / c / f"{c}_{i}.JPEG", quality=95)
+
+
+def tree_conf(root: Path, **over: object) -> dict:
+    small = {"root": str(root), "num_classes": 3, "image_size": 16, "workers": 0}
+    return conf("imagenet", **{**small, **over})
+
+
+def test_imagenet_tree_reads_back(tmp_path: Path) -> None:
+    write_tree(tmp_path)
+    data = build_data(tree_conf(tmp_path))
+    assert (data.train_size, data.test_size, data.classes) == (9, 3, sorted(COLOURS))
+    for batches in (data.train_batches(0, 0, 3), data.test_batches(2)):
+        for x, y in batches:
+            assert x.dtype == torch.uint8 and x.shape[1:] == (3, 16, 16)
+            for img, label in zip(x, y.tolist(), strict=True):
+                colour = img.float().mean((1, 2))
+                expect = torch.tensor(COLOURS[data.classes[label]], dtype=torch.float32)
+                assert (colour - expect).abs().max() < 12  # JPEG is lossy
+
+
+def test_imagenet_eval_is_deterministic_and_centre_cropped(tmp_path: Path) -> None:
+    write_tree(tmp_path)
+    (tmp_path / "val" / "n01" / "n01_0.JPEG").unlink()
+    im = np.zeros((40, 80, 3), np.uint8)  # a wide image: left half black, right half white
+    im[:, 40:] = 255
+    Image.fromarray(im).save(tmp_path / "val" / "n01" / "wide.png")
+    data = build_data(tree_conf(tmp_path, eval_crop_ratio=0.5))
+    a = torch.cat([x for x, _ in data.test_batches(2)])
+    b = torch.cat([x for x, _ in data.test_batches(3)])
+    assert torch.equal(a, b)
+    # short side 40 -> 32, so 64x32, centre 16x16 spans columns 24..39: half black, half white
+    wide = a[0, 0].float()
+    assert wide[:, :7].max() < 30 and wide[:, 9:].min() > 225
+
+
+def test_imagenet_train_crops_depend_only_on_seed_and_epoch(tmp_path: Path) -> None:
+    write_tree(tmp_path)
+    for c in COLOURS:  # textured images so different crops give different pixels
+        path = tmp_path / "train" / c / f"{c}_2.JPEG"
+        noise = np.random.default_rng(len(c)).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(path)
+    data = build_data(tree_conf(tmp_path))
+    run = lambda epoch, seed: list(data.train_batches(epoch, seed, 4))  # noqa: E731
+
+    def same(p: list, q: list) -> bool:
+        return len(p) == len(q) and all(
+            torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(p, q, strict=True))
+
+    a = run(1, 5)
+    assert len(a) == 2
+    assert same(a, run(1, 5))
+    assert not same(a, run(2, 5))
+    data.workers = 2  # same batches whatever the worker count
+    assert same(a, run(1, 5))
+
+
+def test_random_resized_crop_box_stays_inside() -> None:
+    rng = np.random.default_rng(0)
+    for w, h in ((500, 375), (30, 300), (300, 30), (1, 1)):
+        for _ in range(50):
+            l, t, r, b = random_resized_crop_box(w, h, rng, (0.08, 1.0), (0.75, 4 / 3))
+            assert 0 <= l < r <= w and 0 <= t < b <= h
+
+
+def test_imagenet_layout_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="data.root is not set for imagenet"):
+        build_data(conf("imagenet"))
+    with pytest.raises(UserError, match="missing is not a folder; expected data.root/train"):
+        build_data(tree_conf(tmp_path / "missing"))
+    with pytest.raises(UserError, match=r"train is not a folder; expected"):
+        build_data(tree_conf(tmp_path))
+    write_tree(tmp_path)
+    with pytest.raises(UserError, match="has 3 class folders but data.num_classes=1000"):
+        build_data(conf("imagenet", root=str(tmp_path)))
+    (tmp_path / "val" / "n09").mkdir()
+    with pytest.raises(UserError, match="n09 not in"):
+        build_data(tree_conf(tmp_path))
+    (tmp_path / "val" / "n09").rmdir()
+    for f in (tmp_path / "val").glob("*/*"):
+        f.unlink()
+    with pytest.raises(UserError, match=r"val holds no .JPEG"):
+        build_data(tree_conf(tmp_path))
+    for f in (tmp_path / "train" / "n02").glob("*"):
+        f.unlink()
+    with pytest.raises(UserError, match=r"n02 holds no .JPEG"):
+        build_data(tree_conf(tmp_path))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_imagenet_corrupt_jpeg_names_the_file(tmp_path: Path, workers: int) -> None:
+    write_tree(tmp_path)
+    bad = tmp_path / "val" / "n02" / "n02_0.JPEG"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    data = build_data(tree_conf(tmp_path, workers=workers))
+    with pytest.raises(UserError, match=r"cannot decode image .*n02_0.JPEG") as err:
+        list(data.test_batches(3))
+    assert "\n" not in str(err.value)
