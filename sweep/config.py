@@ -55,10 +55,31 @@ class ModelConfig:
     interval: dict[str, Interval] = field(default_factory=dict)
 
 
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING
+    lr: float | None = None
+    wd: float | None = None
+    ref_batch: int = 2048
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.9
+    nesterov: bool = True
+
+
+@dataclass
+class ScheduleConfig:
+    epochs: int = MISSING
+    warmup_epochs: float = 5
+    warmup_max_fraction: float = 0.1
+
+
 def register_schemas() -> None:
     """Make ``- schema`` in a group's defaults list validate that group's yaml."""
     cs = ConfigStore.instance()
     cs.store(group="model", name="schema", node=ModelConfig)
+    cs.store(group="optimizer", name="schema", node=OptimizerConfig)
+    cs.store(group="schedule", name="schema", node=ScheduleConfig)
 
 
 register_schemas()
@@ -91,26 +112,56 @@ def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
 
     overrides = list(overrides or [])
     check_group_overrides(overrides)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return hydra_compose(config_name=config_name, overrides=overrides)
-    except HydraException as e:
-        raise UserError(f"bad config or override: {str(e).splitlines()[0]}") from e
+    except (HydraException, OmegaConfBaseException, YAMLError) as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        if e.__cause__ is not None:
+            lines.append(str(e.__cause__).splitlines()[0])
+        raise UserError("bad config or override: " + "; ".join(lines)) from e
+
+
+def _load_option(group: str, name: str, schema: type) -> DictConfig:
+    if name not in choices(group):
+        raise UserError(f"unknown {group} '{name}'; choose one of: {', '.join(choices(group))}")
+    raw = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
+    raw.pop("defaults", None)
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), raw)
+    except Exception as e:  # omegaconf's validation errors
+        raise UserError(f"conf/{group}/{name}.yaml is invalid: {str(e).splitlines()[0]}") from e
 
 
 def load_model(name: str) -> DictConfig:
-    """One model config, validated against the schema."""
-    if name not in choices("model"):
-        raise UserError(f"unknown model '{name}'; choose one of: {', '.join(choices('model'))}")
-    raw = OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml")
-    raw.pop("defaults", None)
-    try:
-        return OmegaConf.merge(OmegaConf.structured(ModelConfig), raw)
-    except Exception as e:  # omegaconf's validation errors
-        raise UserError(f"conf/model/{name}.yaml is invalid: {str(e).splitlines()[0]}") from e
+    """One model config, validated against the schema (for sweeps over several models)."""
+    return _load_option("model", name, ModelConfig)
+
+
+def load_optimizer(name: str) -> DictConfig:
+    return _load_option("optimizer", name, OptimizerConfig)
+
+
+def tuned_path(data: str) -> Path:
+    """Where the ``tune`` study keeps the lr/wd it found on one dataset."""
+    return CONF_DIR / "tuned" / f"{data}.yaml"
+
+
+def lookup_tuned(model: DictConfig, optimizer: str, data: str) -> dict | None:
+    """Good lr/wd (batch-2048 units) for a model: measured on this dataset by the tune
+    study if it ran, else the paper's values in the model config, else None."""
+    path = tuned_path(data)
+    if path.exists():
+        found = OmegaConf.load(path).get(model.name, {}).get(optimizer)
+        if found is not None:
+            return {"lr": float(found.lr), "wd": float(found.wd)}
+    paper = model.get("tuned", {}).get(optimizer)
+    return None if paper is None else {"lr": float(paper.lr), "wd": float(paper.wd)}
 
 
 def model_spec(model: DictConfig) -> ViTSpec:
