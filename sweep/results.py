@@ -1,0 +1,141 @@
+"""Tidy sweep results: ``trials.csv`` and ``curves.csv``, rewritten atomically as trials
+report, plus a live progress line. A Ray Tune callback, so it sees every trial event."""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+from ray.tune import Callback
+
+from sweep.checkpoint import atomic_write_bytes
+
+TRIAL_COLUMNS = ["sweep", "trial_id", "model", "stem", "gflops", "params", "optimizer", "lr",
+                 "wd", "epochs", "batch_size", "seed", "status", "diverged", "error",
+                 "ema_error", "best_error", "wall_s"]
+CURVE_COLUMNS = ["sweep", "trial_id", "epoch", "train_loss", "error", "ema_error", "lr",
+                 "images_per_s", "elapsed_s"]
+STATUSES = ("pending", "running", "done", "stopped", "failed")
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    buf = io.StringIO()
+    pd.DataFrame(rows, columns=columns).to_csv(buf, index=False)
+    atomic_write_bytes(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return pd.read_csv(path).to_dict("records")
+
+
+def _fmt_s(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class ResultsWriter(Callback):
+    """Keeps one row per trial and one per trial-epoch; the CSVs on disk are the state,
+    so a restarted sweep (or a restored, unpickled copy of this callback) carries on."""
+
+    def __init__(self, folder: Path, sweep: str, *, total: int, slots: int,
+                 quiet: bool = False) -> None:
+        self.folder, self.sweep, self.total, self.slots = Path(folder), sweep, total, slots
+        self.quiet = quiet
+        self._load()
+
+    def __getstate__(self) -> dict:
+        return {k: self.__dict__[k] for k in ("folder", "sweep", "total", "slots", "quiet")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._load()
+
+    def _load(self) -> None:
+        self.trials = {r["trial_id"]: r for r in read_csv(self.folder / "trials.csv")}
+        self.curves = {(r["trial_id"], int(r["epoch"])): r
+                       for r in read_csv(self.folder / "curves.csv")}
+        self.started = time.monotonic()
+        self._last_line = ""
+
+    def setup(self, **info) -> None:
+        self._load()
+
+    # -- Ray Tune events ----------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._update(trial, {}, "running")
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self._update(trial, {}, "running")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if not result.get("final"):
+            row = {"sweep": self.sweep, "trial_id": trial.trial_id}
+            row.update({k: result.get(k) for k in CURVE_COLUMNS[2:]})
+            self.curves[(trial.trial_id, int(result["epoch"]))] = row
+        self._update(trial, result, "running", curves=not result.get("final"))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        result = trial.last_result or {}
+        # A trial without its final report was stopped early (ASHA in the tune study).
+        self._update(trial, result, "done" if result.get("final") else "stopped")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._update(trial, trial.last_result or {}, "failed")
+
+    # -- state --------------------------------------------------------------------------
+    def _update(self, trial, result: dict, status: str, curves: bool = False) -> None:
+        spec = trial.config.get("trial", {})
+        row = dict(self.trials.get(trial.trial_id, {}))
+        row.update({"sweep": self.sweep, "trial_id": trial.trial_id, "status": status,
+                    "model": trial.config["base"]["model"]["name"],
+                    "optimizer": trial.config["base"]["optimizer"]["name"],
+                    "lr": spec.get("lr", trial.config.get("lr")),
+                    "wd": spec.get("wd", trial.config.get("wd")),
+                    "epochs": spec.get("epochs"), "seed": spec.get("seed"),
+                    "batch_size": trial.config["base"]["data"]["batch_size"]})
+        for key in TRIAL_COLUMNS:
+            if key in result and key not in ("sweep", "trial_id", "status"):
+                row[key] = result[key]
+        self.trials[trial.trial_id] = row
+        self.flush(curves=curves)
+
+    def flush(self, curves: bool = True) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_csv(self.folder / "trials.csv", list(self.trials.values()), TRIAL_COLUMNS)
+        if curves:
+            rows = sorted(self.curves.values(), key=lambda r: (r["trial_id"], r["epoch"]))
+            write_csv(self.folder / "curves.csv", rows, CURVE_COLUMNS)
+        self.progress()
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATUSES, 0)
+        for r in self.trials.values():
+            out[r["status"]] = out.get(r["status"], 0) + 1
+        out["diverged"] = sum(1 for r in self.trials.values()
+                              if r["status"] == "done" and str(r.get("diverged")) == "True")
+        return out
+
+    def progress(self) -> None:
+        """One line: done/running/failed of the whole sweep and an ETA."""
+        if self.quiet:
+            return
+        c = self.counts()
+        finished = c["done"] + c["stopped"]
+        walls = [r["wall_s"] for r in self.trials.values()
+                 if r["status"] in ("done", "stopped") and pd.notna(r.get("wall_s"))]
+        left = max(0, self.total - finished - c["failed"])
+        eta = (sum(walls) / len(walls)) * left / max(1, self.slots) if walls else math.inf
+        line = (f"[{self.sweep}] {finished}/{self.total} done ({c['diverged']} diverged), "
+                f"{c['running']} running, {c['failed']} failed, ETA {_fmt_s(eta)}")
+        if line != self._last_line:
+            print(line, file=sys.stderr, flush=True)
+            self._last_line = line

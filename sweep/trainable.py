@@ -1,0 +1,58 @@
+"""The Ray Tune trainable: one trial inside a Ray worker.
+
+It keeps its own checkpoint in the trial folder (resumed first, so a restarted sweep
+never retrains a finished epoch) and also hands each epoch's checkpoint to Ray, which
+copies it to the sweep's storage so a retry on another node can resume too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import ray
+from ray import tune
+
+from sweep import checkpoint
+from sweep.studies import trial_config
+from sweep.trial import run_trial
+
+RESULT_KEYS = ("model", "stem", "gflops", "params", "optimizer", "lr", "wd", "epochs",
+               "batch_size", "seed", "diverged", "error", "ema_error", "best_error",
+               "epochs_run", "wall_s", "chance_error")
+
+
+def _progress(state: dict | None) -> float:
+    """How far a checkpoint got: its epoch, or infinity once it holds the final result."""
+    if state is None:
+        return -1
+    return float("inf") if state.get("result") is not None else state["epoch"]
+
+
+def _adopt_ray_checkpoint(workdir: Path) -> None:
+    """Use Ray's copy when it is further along than ours (e.g. a retry on a new node)."""
+    ray_ckpt = tune.get_checkpoint()
+    if ray_ckpt is None:
+        return
+    with ray_ckpt.as_directory() as d:
+        theirs = Path(d) / checkpoint.CHECKPOINT
+        ours = workdir / checkpoint.CHECKPOINT
+        if theirs.exists() and _progress(checkpoint.load(theirs)) > _progress(
+                checkpoint.load(ours)):
+            workdir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(theirs, ours)
+
+
+def train_trial(config: dict) -> None:
+    cfg = trial_config(config["base"], config["trial"])
+    node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
+    workdir = Path(tune.get_context().get_trial_dir()) / "work"
+    _adopt_ray_checkpoint(workdir)
+
+    def on_epoch(metrics: dict, ckpt: Path) -> None:
+        tune.report({**metrics, **node, "final": False},
+                    checkpoint=tune.Checkpoint.from_directory(str(ckpt.parent)))
+
+    result = run_trial(cfg, workdir=workdir, on_epoch=on_epoch, log=None)
+    tune.report({k: result[k] for k in RESULT_KEYS} | node | {
+        "epoch": result["epochs_run"], "final": True})

@@ -1,0 +1,166 @@
+"""Sweeps end to end: `python -m sweep.run` on a Ray instance it starts, resume after a
+killed driver, a two-node loopback cluster, and bad sweep specs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from sweep.results import CURVE_COLUMNS, TRIAL_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
+        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false"]
+# Explicit, so the tests do not depend on the tuned values in conf/tuned/.
+INTERVAL = "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"
+
+
+def sweep_args(results: Path, *extra: str) -> list[str]:
+    return [*TINY, f"results={results}", *extra]
+
+
+def read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "curves.csv")
+
+
+def test_two_models_two_trials_end_to_end(cli, tmp_path):
+    proc = cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
+                                        "sweep.optimizers=[adamw]", "sweep.n=2",
+                                        "schedule.epochs=2", "sweep.name=e2e", INTERVAL))
+    folder = tmp_path / "e2e"
+    trials, curves = read(folder)
+    assert list(trials.columns) == TRIAL_COLUMNS
+    assert list(curves.columns) == CURVE_COLUMNS
+    assert len(trials) == 4 and trials.trial_id.is_unique
+    assert (trials.status == "done").all() and (trials.sweep == "e2e").all()
+    assert sorted(trials.model.value_counts().items()) == [("vitc_tiny", 2), ("vitp_tiny", 2)]
+    assert set(trials.stem) == {"patchify", "conv"}
+    assert trials[["error", "ema_error", "best_error", "wall_s", "gflops"]].notna().all().all()
+    assert ((trials.best_error >= 0) & (trials.best_error <= 100)).all()
+    assert len(curves) == 4 * 2 and set(curves.epoch) == {1, 2}
+    for tid, rows in curves.groupby("trial_id"):
+        best = trials.set_index("trial_id").loc[tid, "best_error"]
+        assert best == pytest.approx(rows.ema_error.min())
+    assert (folder / "config.yaml").exists() and (folder / "ray").is_dir()
+    assert "4/4 done" in proc.stderr
+
+
+def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
+    args = sweep_args(tmp_path, "dry_run=true", "sweep.n=3", "sweep.optimizers=[adamw,sgd]",
+                      INTERVAL)
+    out = cli("sweep.run", *args).stdout
+    assert "12 trials" in out and "PMAC" in out
+    assert not any(tmp_path.iterdir())
+    again = cli("sweep.run", *args).stdout
+    assert again == out  # same sweep config, same trials
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("sweep=grid", "unknown sweep 'grid'"),
+    ("sweep.interval={lr:[1e-2,1e-3],wd:[0.1,0.2]}", "inverted"),
+    ("sweep.interval={lr:[1e-3,1e-3],wd:[0.1,0.2]}", "empty"),
+    (f"sweep.n=0 {INTERVAL}", "sweep.n must be >= 1"),
+    ("sweep.models=[vitp_4gf] data.image_size=40", "patch size 16 does not divide"),
+])
+def test_bad_sweep_specs_fail_before_any_trial(cli, tmp_path, override, message):
+    proc = cli("sweep.run", *sweep_args(tmp_path, *override.split()), check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
+    proc = cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_72gf]",
+                                        "data.image_size=32", "sweep.optimizers=[sgd]",
+                                        "sweep=optimizer"), check=False)
+    assert proc.returncode != 0 and "no tuned lr/wd for sgd" in proc.stderr
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process it started (Ray's agents included), by pid."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)
+
+
+def test_killed_driver_resumes_without_losing_or_retraining(tmp_path):
+    args = [sys.executable, "-m", "sweep.run",
+            *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
+                        "sweep.optimizers=[adamw]", "sweep.n=3", "schedule.epochs=3",
+                        "sweep.name=killed", INTERVAL)]
+    folder = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if (folder / "trials.csv").exists():
+                trials = pd.read_csv(folder / "trials.csv")
+                if (trials.status == "done").sum() >= 2:
+                    break
+        else:
+            pytest.fail("the sweep finished no trials in time")
+    finally:
+        _kill_tree(driver)
+    before_trials, before_curves = read(folder)
+    done_before = set(before_trials.trial_id[before_trials.status == "done"])
+    assert 2 <= len(done_before) < 6
+
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    trials, curves = read(folder)
+    assert len(trials) == 6 and trials.trial_id.is_unique
+    assert (trials.status == "done").all()
+    assert len(curves) == 6 * 3 and not curves.duplicated(["trial_id", "epoch"]).any()
+    # Finished trials were not trained again: their epoch rows are untouched.
+    keep = before_curves[before_curves.trial_id.isin(done_before)].reset_index(drop=True)
+    after = curves[curves.trial_id.isin(done_before)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(keep.sort_values(["trial_id", "epoch"]).reset_index(drop=True),
+                                  after.sort_values(["trial_id", "epoch"]).reset_index(drop=True))
+
+
+def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "object_store_memory": 80_000_000})
+    cluster.add_node(num_cpus=1, object_store_memory=80_000_000)
+    try:
+        cluster.wait_for_nodes()
+        from sweep.run import main
+
+        rc = main([*sweep_args(tmp_path, "cluster=ray", f"ray.address={cluster.address}",
+                               "resources.cpus_per_trial=1", "resources.gpus_per_trial=0",
+                               "sweep.models=[vitc_tiny]", "sweep.optimizers=[sgd]",
+                               "sweep.n=4", "schedule.epochs=1", "sweep.name=twonode", INTERVAL)])
+        assert rc == 0
+    finally:
+        cluster.shutdown()
+    trials, _ = read(tmp_path / "twonode")
+    assert len(trials) == 4 and (trials.status == "done").all()
+    nodes = set()
+    for result in (tmp_path / "twonode" / "ray").glob("*/*/result.json"):
+        for line in result.read_text().splitlines():
+            nodes.add(json.loads(line)["node_id"])
+    assert len(nodes) == 2
