@@ -1,0 +1,206 @@
+"""Find and read every ``trials.csv`` into one validated frame.
+
+Sweeps are read while they run, so a file may end in a half-written line and hold trials
+that are not finished yet. Those rows are left out and counted in a warning rather than
+failing the whole analysis; a file that is not a trials table at all is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import AnalysisError
+
+TRIALS_FILE = "trials.csv"
+COLUMNS = (
+    "sweep", "trial_id", "model", "stem", "gflops", "params", "optimizer", "lr", "wd",
+    "epochs", "batch_size", "seed", "status", "diverged", "error", "ema_error", "best_error",
+    "wall_s",
+)
+TEXT = ("sweep", "trial_id", "model", "stem", "optimizer", "status", "diverged")
+NUMERIC = tuple(c for c in COLUMNS if c not in TEXT)
+# The contract's statuses, plus "stopped" (a trial ended early by ASHA in the tune study);
+# only "done" rows are results.
+STATUSES = ("done", "running", "failed", "pending", "stopped")
+ERRORS = ("error", "ema_error", "best_error")
+NAN_DIVERGED_ERROR = 100.0
+BOOLS = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+RESULTS_FIX = "pass the folder that holds results/<sweep>/trials.csv"
+# Every row must name its trial; a finished row must also carry these.
+IDENTITY = ("sweep", "trial_id", "model", "optimizer")
+DONE_REQUIRED = ("stem", "lr", "wd", "epochs", "batch_size")
+
+
+@dataclass
+class Results:
+    """Finished trials of all sweeps, plus what was skipped and why.
+
+    ``frame`` holds one row per finished trial with the contract's columns and
+    ``size`` (model name after the first underscore) and ``err`` (the trial's error:
+    ``best_error``, chance level for diverged trials). ``keys`` are the grouping columns.
+    """
+
+    frame: pd.DataFrame
+    keys: list[str]
+    files: list[Path]
+    rows_read: int
+    messages: list[str] = field(default_factory=list)
+
+
+def find_trials(paths: list[Path | str]) -> list[Path]:
+    """Every ``trials.csv`` at or below ``paths``; raises AnalysisError naming the fix."""
+    if not paths:
+        raise AnalysisError(f"no results folder given; {RESULTS_FIX}")
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise AnalysisError(f"{path} does not exist; {RESULTS_FIX}")
+        if path.is_file():
+            found.append(path)
+            continue
+        if not any(path.iterdir()):
+            raise AnalysisError(
+                f"{path} is empty; run a sweep first (make sweep) or {RESULTS_FIX}")
+        below = sorted(path.rglob(TRIALS_FILE))
+        if not below:
+            raise AnalysisError(
+                f"no {TRIALS_FILE} found under {path}; run a sweep first (make sweep) "
+                f"or {RESULTS_FIX}")
+        found.extend(below)
+    return list(dict.fromkeys(found))
+
+
+def _fields(line: bytes) -> int:
+    """Number of CSV fields in one line (quote-aware only when the line has quotes)."""
+    if b'"' not in line:
+        return line.count(b",") + 1
+    return len(next(csv.reader([line.decode("utf-8", "replace")]), []))
+
+
+def complete_lines(data: bytes) -> tuple[bytes, int]:
+    """``data`` without the lines whose field count differs from the header's, and how many
+    were dropped: a row cut short while being written, or a garbled one. Blank lines go too.
+    """
+    lines = data.splitlines()
+    if not lines:
+        return data, 0
+    width = _fields(lines[0])
+    body = [line for line in lines[1:] if line.strip()]
+    good = [line for line in body if _fields(line) == width]
+    return b"\n".join([lines[0], *good]), len(body) - len(good)
+
+
+def read_trials(path: Path) -> tuple[pd.DataFrame, int]:
+    """One file's complete rows (text as str, numbers coerced) and the count of incomplete
+    lines left out. Raises AnalysisError when the file is not a trials table (unreadable,
+    no header, missing columns)."""
+    fix = f"fix or remove {path} (a sweep writes it as results/<sweep>/{TRIALS_FILE})"
+    try:
+        data, dropped = complete_lines(path.read_bytes())
+        frame = pd.read_csv(io.BytesIO(data), dtype={c: "str" for c in TEXT},
+                            on_bad_lines="skip")
+    except pd.errors.EmptyDataError:
+        raise AnalysisError(f"{path} is empty (no header line); {fix}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AnalysisError(f"{path} is not a readable CSV ({detail}); {fix}") from None
+    except OSError as exc:
+        raise AnalysisError(f"cannot read {path} ({exc.strerror}); {fix}") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise AnalysisError(
+            f"{path} is not a trials table (missing columns: {', '.join(missing)}); {fix}")
+    dropped += data.count(b"\n") - len(frame)  # anything pandas itself skipped
+    frame = frame[list(COLUMNS)]
+    for col in NUMERIC:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame, dropped
+
+
+def _valid_rows(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Masks of well-formed rows, of diverged rows with their errors lost, and ``diverged``
+    parsed to bool (unparseable counts as False; such done rows are not well formed)."""
+    text_ok = frame[list(IDENTITY)].notna().all(axis=1)
+    status_ok = frame["status"].isin(STATUSES)
+    diverged = frame["diverged"].str.strip().str.lower().map(BOOLS)
+    done = frame["status"] == "done"
+    err = frame["best_error"]
+    numbers_ok = frame[list(DONE_REQUIRED)].notna().all(axis=1) & (frame["lr"] > 0) & (
+        frame["wd"] >= 0)
+    err_ok = err.between(0, 100) | (diverged.eq(True) & err.isna())
+    done_ok = diverged.notna() & numbers_ok & err_ok
+    ok = text_ok & status_ok & (~done | done_ok)
+    lost = ok & done & diverged.eq(True) & err.isna()
+    as_bool = [m.fillna(False).astype(bool) for m in (ok, lost, diverged)]
+    return as_bool[0], as_bool[1], as_bool[2]
+
+
+def group_keys(frame: pd.DataFrame) -> list[str]:
+    """Grouping columns: model, optimizer, epochs, plus batch_size and sweep when they vary.
+
+    ``batch_size`` joins when the finished trials use more than one value; ``sweep`` joins
+    when two sweeps hold trials of the same (model, optimizer, epochs[, batch_size]), so
+    that e.g. an lr/wd sweep and a tuned-value seed study are not pooled.
+    """
+    keys = ["model", "optimizer", "epochs"]
+    if frame["batch_size"].nunique() > 1:
+        keys.append("batch_size")
+    if len(frame) and frame.groupby(keys)["sweep"].nunique().max() > 1:
+        keys.append("sweep")
+    return keys
+
+
+def load_results(paths: list[Path | str]) -> Results:
+    """Read, validate and combine all trials below ``paths`` into a Results.
+
+    Raises AnalysisError when nothing usable is found, with one line naming the fix.
+    """
+    files = find_trials(paths)
+    frames, dropped = [], 0
+    for path in files:
+        frame, bad = read_trials(path)
+        frames.append(frame)
+        dropped += bad
+    frame = pd.concat(frames, ignore_index=True)
+    rows_read = len(frame) + dropped
+    messages = []
+    ok, lost, frame["diverged"] = _valid_rows(frame)
+    malformed = dropped + int((~ok).sum())
+    if malformed:
+        messages.append(f"warning: skipped {malformed} malformed or half-written row(s) "
+                        f"of {rows_read} in {len(files)} file(s)")
+    frame = frame[ok]
+    dupes = frame.duplicated(["sweep", "trial_id"], keep="last")
+    if dupes.any():
+        messages.append(f"warning: {int(dupes.sum())} trial row(s) repeat an earlier "
+                        "(sweep, trial_id); the last row of each trial is used")
+        frame = frame[~dupes]
+    counts = frame["status"].value_counts()
+    unfinished = {s: int(counts.get(s, 0)) for s in STATUSES[1:] if counts.get(s, 0)}
+    if unfinished:
+        parts = ", ".join(f"{n} {s}" for s, n in unfinished.items())
+        messages.append(f"note: {sum(unfinished.values())} trial(s) not done are left out "
+                        f"({parts}); the analysis covers finished trials only")
+    n_lost = int(lost[frame.index].sum())
+    if n_lost:
+        messages.append(f"warning: {n_lost} diverged trial(s) have no error recorded; "
+                        f"counted at {NAN_DIVERGED_ERROR:g}% error")
+    frame = frame[frame["status"] == "done"].reset_index(drop=True)
+    if frame.empty:
+        where = ", ".join(str(p) for p in files[:3]) + (" ..." if len(files) > 3 else "")
+        skipped = f" ({malformed} malformed row(s) skipped)" if malformed else ""
+        raise AnalysisError(f"no finished trials (status done) in {where}{skipped}; wait for "
+                            "the sweep to finish some trials, then run the analysis again")
+    frame["err"] = frame["best_error"].fillna(NAN_DIVERGED_ERROR)
+    frame["size"] = frame["model"].str.split("_", n=1).str[-1]
+    frame["epochs"] = frame["epochs"].astype(np.int64)
+    frame["batch_size"] = frame["batch_size"].astype(np.int64)
+    return Results(frame=frame, keys=group_keys(frame), files=files, rows_read=rows_read,
+                   messages=messages)
