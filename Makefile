@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
 
-.PHONY: install test sweep bench lint clean
+.PHONY: install test sweep bench analysis example lint clean
 
 # `make sweep` with no MODEL is the embedded-default main job: an lr/wd study of
 # vitp_tiny against vitc_tiny on the synthetic data with both optimizers, sized for
@@ -38,6 +38,14 @@ test: $(STAMP)
 # Speed figures for the README: each prints a ratio against a baseline measured in the same run.
 bench: $(STAMP)
 	$(PY) bench/bench_models.py
+	$(PY) bench/bench_data.py
+	$(PY) bench/bench_sweep.py
+	$(PY) bench/bench_analysis.py
+
+# EDFs, stability tables and report.html for every sweep under RESULTS.
+RESULTS ?= results
+analysis: $(STAMP)
+	$(PY) -m analysis.edf $(RESULTS)
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

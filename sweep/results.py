@@ -80,6 +80,7 @@ class ResultsWriter(Callback):
         if not result.get("final"):
             row = {"sweep": self.sweep, "trial_id": trial.trial_id}
             row.update({k: result.get(k) for k in CURVE_COLUMNS[2:]})
+            row["lr"] = result.get("epoch_lr")  # this epoch's actual lr
             self.curves[(trial.trial_id, int(result["epoch"]))] = row
         self._update(trial, result, "running", curves=not result.get("final"))
 
@@ -105,6 +106,8 @@ class ResultsWriter(Callback):
         for key in TRIAL_COLUMNS:
             if key in result and key not in ("sweep", "trial_id", "status"):
                 row[key] = result[key]
+        if "wall_s" not in result and "elapsed_s" in result:  # stopped before its end
+            row["wall_s"] = result["elapsed_s"]
         self.trials[trial.trial_id] = row
         self.flush(curves=curves)
 

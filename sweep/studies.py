@@ -67,7 +67,8 @@ class GroupPlan:
             return None
         from ray.tune.schedulers import ASHAScheduler
 
-        return ASHAScheduler(time_attr="epoch", max_t=self.epochs,
+        # max_t past the last epoch: ASHA must not stop a trial before its final report.
+        return ASHAScheduler(time_attr="epoch", max_t=self.epochs + 1,
                              grace_period=min(self.asha_grace, self.epochs),
                              reduction_factor=3)
 

@@ -219,7 +219,10 @@ def run_trial(cfg: DictConfig, *, workdir: Path, on_epoch: OnEpoch | None = None
                 f"lr {row['lr']:.2e}  {row['images_per_s']:.0f} img/s")
         if on_epoch is not None:
             best = min(h["ema_error"] for h in history)
-            on_epoch({**base, **row, "best_error": best, "diverged": False}, ckpt_path)
+            # The trial's lr (batch-2048 units) keeps its name; this epoch's actual lr
+            # travels as epoch_lr.
+            on_epoch({**row, **base, "epoch_lr": row["lr"], "best_error": best,
+                      "diverged": False}, ckpt_path)
     return finish(diverged=False)
 
 

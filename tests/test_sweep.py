@@ -46,6 +46,9 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
     assert set(trials.stem) == {"patchify", "conv"}
     assert trials[["error", "ema_error", "best_error", "wall_s", "gflops"]].notna().all().all()
     assert ((trials.best_error >= 0) & (trials.best_error <= 100)).all()
+    # The sampled batch-2048 lr/wd, inside the interval (not an epoch's decayed lr).
+    assert trials.lr.between(1e-3, 1e-1).all() and trials.wd.between(0.01, 0.5).all()
+    assert curves.lr.min() == 0.0  # the cosine ends at 0
     assert len(curves) == 4 * 2 and set(curves.epoch) == {1, 2}
     for tid, rows in curves.groupby("trial_id"):
         best = trials.set_index("trial_id").loc[tid, "best_error"]
@@ -164,3 +167,38 @@ def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
         for line in result.read_text().splitlines():
             nodes.add(json.loads(line)["node_id"])
     assert len(nodes) == 2
+
+
+def test_dead_worker_is_retried_from_its_checkpoint(tmp_path):
+    args = [sys.executable, "-m", "sweep.run",
+            *sweep_args(tmp_path, "sweep.models=[vitp_tiny]", "sweep.optimizers=[sgd]",
+                        "sweep.n=2", "schedule.epochs=4", "data.train_size=512",
+                        "sweep.name=dead", INTERVAL)]
+    folder = tmp_path / "dead"
+    driver = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    killed = None
+    try:
+        deadline = time.time() + 300
+        while killed is None and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+            if not (folder / "curves.csv").exists() or pd.read_csv(folder / "curves.csv").empty:
+                continue
+            for p in psutil.Process(driver.pid).children(recursive=True):
+                try:
+                    if "ImplicitFunc" in " ".join(p.cmdline()):
+                        p.kill()
+                        killed = p.pid
+                        break
+                except psutil.NoSuchProcess:
+                    continue
+        assert killed is not None, "no trial worker was found to kill"
+        _, err = driver.communicate(timeout=600)
+    finally:
+        if driver.poll() is None:
+            _kill_tree(driver)
+    assert driver.returncode == 0, err
+    trials, curves = read(folder)
+    assert len(trials) == 2 and (trials.status == "done").all()
+    # The retried trial resumed from its last epoch: every epoch once, none lost.
+    assert sorted(curves.groupby("trial_id").epoch.apply(sorted).tolist()) == [[1, 2, 3, 4]] * 2
