@@ -24,7 +24,6 @@ from sweep.errors import UserError
 from sweep.models import ViT
 from sweep.studies import METRIC, MODE, GroupPlan, plan_study, sweep_name
 
-
 # Standard training-set sizes, for estimating compute where the files are not at hand.
 KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000}
 
@@ -159,10 +158,39 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.dry_run:
             print_plan(plans, cfg, name)
             return 0
+        check_same_spec(cfg, folder)
         return run_sweep(cfg, plans, name, folder)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+# The parts of a composed config that decide what the trials are.
+SPEC_KEYS = ("sweep", "data", "schedule", "seed", "ema_horizon", "diverge_factor", "amp")
+
+
+def _diff(old: object, new: object, path: str = "") -> str | None:
+    """The first key path where two plain configs differ, or None."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = _diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if old == new else f"{path}: {old} -> {new}"
+
+
+def check_same_spec(cfg: DictConfig, folder: Path) -> None:
+    """Resuming under a changed spec would mix two sweeps in one table: refuse it."""
+    saved = folder / "config.yaml"
+    if not saved.exists():
+        return
+    old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    new = OmegaConf.to_container(cfg, resolve=True)
+    diff = _diff({k: old.get(k) for k in SPEC_KEYS}, {k: new.get(k) for k in SPEC_KEYS})
+    if diff:
+        raise UserError(f"{folder} holds a sweep with another spec ({diff}); pass "
+                        "sweep.name=NEW for a new sweep, or rerun with the old settings")
 
 
 def run_sweep(cfg: DictConfig, plans: list[GroupPlan], name: str, folder: Path) -> int:

@@ -55,6 +55,14 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
         assert best == pytest.approx(rows.ema_error.min())
     assert (folder / "config.yaml").exists() and (folder / "ray").is_dir()
     assert "4/4 done" in proc.stderr
+    # The same name with another spec is refused, and nothing is touched.
+    before = (folder / "trials.csv").read_bytes()
+    clash = cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
+                                         "sweep.optimizers=[adamw]", "sweep.n=3",
+                                         "schedule.epochs=2", "sweep.name=e2e", INTERVAL),
+                check=False)
+    assert clash.returncode != 0 and "sweep.n: 2 -> 3" in clash.stderr
+    assert (folder / "trials.csv").read_bytes() == before
 
 
 def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
