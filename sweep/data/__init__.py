@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweep.data.base import Data, TensorData, check_keys, epoch_generator, epoch_seed, triple
 from sweep.errors import UserError
 
-__all__ = ["Data", "TensorData", "build_data", "epoch_generator", "epoch_seed", "to_dict"]
+__all__ = ["KEYS", "Data", "TensorData", "build_data", "epoch_generator", "epoch_seed", "to_dict"]
 
 COMMON = {"name", "root", "image_size", "num_classes", "batch_size", "eval_batch_size",
           "workers", "seed", "mean", "std", "augment"}
