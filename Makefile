@@ -9,7 +9,8 @@ STAMP   := .venv/.installed
 # about 15 minutes on 2 CPU cores. Any variable below passes through to Hydra.
 ifeq ($(origin MODEL)$(origin SWEEP),undefinedundefined)
 N      ?= 6
-EPOCHS ?= 6
+EPOCHS ?= 5
+DEMO    = data.train_size=5000 data.test_size=1000
 endif
 MODEL     ?= vitp_tiny,vitc_tiny
 OPTIMIZER ?= adamw,sgd
@@ -17,7 +18,7 @@ SWEEP     ?= lr_wd
 DATA      ?= synthetic
 SWEEP_ARGS = sweep=$(SWEEP) data=$(DATA) 'sweep.models=[$(MODEL)]' \
 	'sweep.optimizers=[$(OPTIMIZER)]' $(if $(N),++sweep.n=$(N)) \
-	$(if $(EPOCHS),schedule.epochs=$(EPOCHS)) $(if $(DRY_RUN),dry_run=true) $(ARGS)
+	$(if $(EPOCHS),schedule.epochs=$(EPOCHS)) $(if $(DRY_RUN),dry_run=true) $(DEMO) $(ARGS)
 
 install: $(STAMP)
 
@@ -31,6 +32,10 @@ $(STAMP): pyproject.toml
 
 sweep: $(STAMP)
 	$(PY) -m sweep.run $(SWEEP_ARGS)
+
+# The small real results folder the notebook opens by default (committed, minus ray/).
+example: $(STAMP)
+	$(MAKE) sweep ARGS=sweep.name=example
 
 test: $(STAMP)
 	$(PY) -m pytest -q

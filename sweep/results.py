@@ -13,6 +13,7 @@ import pandas as pd
 from ray.tune import Callback
 
 from sweep.checkpoint import atomic_write_bytes
+from sweep.studies import trial_parts
 
 TRIAL_COLUMNS = ["sweep", "trial_id", "model", "stem", "gflops", "params", "optimizer", "lr",
                  "wd", "epochs", "batch_size", "seed", "status", "diverged", "error",
@@ -94,15 +95,12 @@ class ResultsWriter(Callback):
 
     # -- state --------------------------------------------------------------------------
     def _update(self, trial, result: dict, status: str, curves: bool = False) -> None:
-        spec = trial.config.get("trial", {})
+        base, spec = trial_parts(trial.config)
         row = dict(self.trials.get(trial.trial_id, {}))
         row.update({"sweep": self.sweep, "trial_id": trial.trial_id, "status": status,
-                    "model": trial.config["base"]["model"]["name"],
-                    "optimizer": trial.config["base"]["optimizer"]["name"],
-                    "lr": spec.get("lr", trial.config.get("lr")),
-                    "wd": spec.get("wd", trial.config.get("wd")),
-                    "epochs": spec.get("epochs"), "seed": spec.get("seed"),
-                    "batch_size": trial.config["base"]["data"]["batch_size"]})
+                    "model": base["model"]["name"], "optimizer": base["optimizer"]["name"],
+                    "lr": spec["lr"], "wd": spec["wd"], "epochs": spec["epochs"],
+                    "seed": spec["seed"], "batch_size": base["data"]["batch_size"]})
         for key in TRIAL_COLUMNS:
             if key in result and key not in ("sweep", "trial_id", "status"):
                 row[key] = result[key]

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweep.config import compose, model_spec, tuned_path
 from sweep.errors import UserError
 from sweep.models import ViT
-from sweep.studies import METRIC, MODE, GroupPlan, plan_study, sweep_name
+from sweep.studies import METRIC, MODE, Experiment, plan_study, sweep_name
 
 # Standard training-set sizes, for estimating compute where the files are not at hand.
 KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000}
@@ -42,26 +42,24 @@ def train_images(cfg: DictConfig) -> int:
         raise
 
 
-def print_plan(plans: list[GroupPlan], cfg: DictConfig, name: str) -> None:
+def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
     """The dry run: every trial and the compute (multiply-adds) the sweep will spend."""
     images = train_images(cfg)
-    total = 0.0
+    total, count = 0.0, 0
     print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images)")
     print(f"{'group':<24} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} {'PMAC':>9}")
-    for plan in plans:
-        model = plan.base["model"]
-        gf = ViT.complexity(model_spec(OmegaConf.create(model)),
-                            image_size=cfg.data.image_size,
-                            num_classes=cfg.data.num_classes).flops / 1e9
-        for t in plan.listed_trials():
+    for experiment in experiments:
+        for group, t in experiment.listed_trials():
+            gf = ViT.complexity(model_spec(OmegaConf.create(group.base["model"])),
+                                image_size=cfg.data.image_size,
+                                num_classes=cfg.data.num_classes).flops / 1e9
             macs = 3 * gf * 1e9 * images * t["epochs"]  # forward + backward ≈ 3× forward
-            total += macs
+            total, count = total + macs, count + 1
             lr = "tpe" if t["lr"] is None else f"{t['lr']:.3g}"
             wd = "tpe" if t["wd"] is None else f"{t['wd']:.3g}"
-            print(f"{plan.name:<24} {lr:>10} {wd:>10} {t['epochs']:>6} {t['seed']:>4} "
+            print(f"{group.name:<24} {lr:>10} {wd:>10} {t['epochs']:>6} {t['seed']:>4} "
                   f"{macs / 1e15:>9.4f}")
-    n = sum(len(p.listed_trials()) for p in plans)
-    print(f"{n} trials, {total / 1e15:.3f} PMAC of training compute (3 × forward GF × "
+    print(f"{count} trials, {total / 1e15:.3f} PMAC of training compute (3 × forward GF × "
           "images × epochs)")
 
 
@@ -87,31 +85,31 @@ def trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def run_group(plan: GroupPlan, *, storage: str, cfg: DictConfig, callback) -> object:
-    """One (model, optimizer) experiment; restored from its folder when it exists."""
+def run_experiment(experiment: Experiment, *, storage: str, cfg: DictConfig,
+                   callback) -> object:
+    """One Ray Tune experiment; restored from its folder when it exists."""
     from ray import tune
 
     from sweep.trainable import train_trial
 
     resources = {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial}
     trainable = tune.with_resources(train_trial, resources)
-    path = f"{storage.rstrip('/')}/{plan.name}"
+    path = f"{storage.rstrip('/')}/{experiment.name}"
     if tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
         tuner = tune.Tuner(
             trainable,
-            param_space=plan.param_space(),
+            param_space=experiment.param_space(),
             tune_config=tune.TuneConfig(
-                metric=METRIC, mode=MODE, num_samples=plan.num_samples,
-                search_alg=None if plan.grid else plan.searcher(),
-                scheduler=plan.scheduler(), reuse_actors=True,
-                max_concurrent_trials=cfg.resources.max_concurrent,
+                metric=METRIC, mode=MODE, num_samples=experiment.num_samples,
+                search_alg=experiment.searcher(), scheduler=experiment.scheduler(),
+                reuse_actors=True, max_concurrent_trials=cfg.resources.max_concurrent,
                 trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=plan.name, storage_path=storage, callbacks=[callback], verbose=0,
+                name=experiment.name, storage_path=storage, callbacks=[callback], verbose=0,
                 failure_config=tune.FailureConfig(max_failures=int(cfg.sweep.max_retries)),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
@@ -119,7 +117,7 @@ def run_group(plan: GroupPlan, *, storage: str, cfg: DictConfig, callback) -> ob
     return tuner.fit()
 
 
-def save_tuned(plans: list[GroupPlan], folder: Path, data: str) -> Path:
+def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:
     """The tune study's best finished trial per group → conf/tuned/<data>.yaml."""
     import pandas as pd
 
@@ -127,14 +125,14 @@ def save_tuned(plans: list[GroupPlan], folder: Path, data: str) -> Path:
     done = trials[(trials.status == "done") & (trials.diverged.astype(str) != "True")]
     path = tuned_path(data)
     tuned = OmegaConf.load(path) if path.exists() else OmegaConf.create({})
-    for plan in plans:
-        rows = done[(done.model == plan.model) & (done.optimizer == plan.optimizer)]
+    for group in (g for e in experiments for g in e.groups):
+        rows = done[(done.model == group.model) & (done.optimizer == group.optimizer)]
         if rows.empty:
-            print(f"tune: no finished trial for {plan.name}; nothing saved", file=sys.stderr)
+            print(f"tune: no finished trial for {group.name}; nothing saved", file=sys.stderr)
             continue
         best = rows.loc[rows.best_error.idxmin()]
-        tuned[plan.model] = tuned.get(plan.model, {})
-        tuned[plan.model][plan.optimizer] = {
+        tuned[group.model] = tuned.get(group.model, {})
+        tuned[group.model][group.optimizer] = {
             "lr": float(best.lr), "wd": float(best.wd), "best_error": float(best.best_error),
             "epochs": int(best.epochs), "sweep": folder.name}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,14 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = compose("run", args.overrides)
         if cfg.ray.address == "???" or OmegaConf.is_missing(cfg.ray, "address"):
             raise UserError("cluster=ray needs ray.address=HOST:PORT (or auto)")
-        plans = plan_study(cfg)
+        experiments = plan_study(cfg)
         name = sweep_name(cfg)
         folder = Path(cfg.results).resolve() / name
         if cfg.dry_run:
-            print_plan(plans, cfg, name)
+            print_plan(experiments, cfg, name)
             return 0
         check_same_spec(cfg, folder)
-        return run_sweep(cfg, plans, name, folder)
+        return run_sweep(cfg, experiments, name, folder)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -193,7 +191,8 @@ def check_same_spec(cfg: DictConfig, folder: Path) -> None:
                         "sweep.name=NEW for a new sweep, or rerun with the old settings")
 
 
-def run_sweep(cfg: DictConfig, plans: list[GroupPlan], name: str, folder: Path) -> int:
+def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str,
+              folder: Path) -> int:
     import ray
 
     from sweep.results import ResultsWriter
@@ -201,7 +200,7 @@ def run_sweep(cfg: DictConfig, plans: list[GroupPlan], name: str, folder: Path) 
     folder.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, folder / "config.yaml", resolve=True)
     storage = cfg.ray.storage or str(folder / "ray")
-    total = sum(p.num_samples * max(1, len(p.grid)) for p in plans)
+    total = sum(e.num_trials for e in experiments)
     init_ray(cfg)
     try:
         cpus = ray.cluster_resources().get("CPU", 1)
@@ -211,11 +210,12 @@ def run_sweep(cfg: DictConfig, plans: list[GroupPlan], name: str, folder: Path) 
         # Tune queues one pending trial at a time behind a searcher unless told otherwise;
         # queue enough to fill every slot, or idle nodes wait for actors to start.
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
-        print(f"sweep {name}: {total} trials in {len(plans)} groups, {slots} at a time "
+        groups = sum(len(e.groups) for e in experiments)
+        print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
               f"-> {folder}", file=sys.stderr)
         writer = ResultsWriter(folder, name, total=total, slots=slots)
-        for plan in plans:
-            run_group(plan, storage=storage, cfg=cfg, callback=writer)
+        for experiment in experiments:
+            run_experiment(experiment, storage=storage, cfg=cfg, callback=writer)
     except KeyboardInterrupt:
         print(f"interrupted: results so far are in {folder}; run the same command to resume",
               file=sys.stderr)
@@ -228,7 +228,7 @@ def run_sweep(cfg: DictConfig, plans: list[GroupPlan], name: str, folder: Path) 
           f"{counts['stopped']} stopped early, {counts['failed']} failed -> "
           f"{folder / 'trials.csv'}")
     if cfg.sweep.study == "tune":
-        print(f"tuned lr/wd written to {save_tuned(plans, folder, cfg.data.name)}")
+        print(f"tuned lr/wd written to {save_tuned(experiments, folder, cfg.data.name)}")
     if cfg.analyze and (Path(__file__).resolve().parents[1] / "analysis" / "edf.py").exists():
         subprocess.run([sys.executable, "-m", "analysis.edf", str(folder)], check=False)
     return 1 if counts["failed"] else 0

@@ -14,7 +14,7 @@ import ray
 from ray import tune
 
 from sweep import checkpoint
-from sweep.studies import trial_config
+from sweep.studies import trial_config, trial_parts
 from sweep.trial import run_trial
 
 RESULT_KEYS = ("model", "stem", "gflops", "params", "optimizer", "lr", "wd", "epochs",
@@ -44,7 +44,7 @@ def _adopt_ray_checkpoint(workdir: Path) -> None:
 
 
 def train_trial(config: dict) -> None:
-    cfg = trial_config(config["base"], config["trial"])
+    cfg = trial_config(*trial_parts(config))
     node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
     workdir = Path(tune.get_context().get_trial_dir()) / "work"
     _adopt_ray_checkpoint(workdir)
