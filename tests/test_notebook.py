@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from analysis import fixture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,9 +22,15 @@ def test_notebook_is_committed_without_outputs():
     assert code and all(c["outputs"] == [] and c["execution_count"] is None for c in code)
 
 
-def test_notebook_runs_headless(tmp_path):
-    fixture.write_example(tmp_path / "results")
-    env = {**os.environ, "VITSTAB_RESULTS": str(tmp_path / "results"), "MPLBACKEND": "Agg"}
+@pytest.mark.parametrize("results", ["fixture", "committed example"])
+def test_notebook_runs_headless(tmp_path, results):
+    env = {k: v for k, v in os.environ.items() if k != "VITSTAB_RESULTS"}
+    env["MPLBACKEND"] = "Agg"
+    if results == "fixture":
+        fixture.write_example(tmp_path / "results")
+        env["VITSTAB_RESULTS"] = str(tmp_path / "results")
+    else:  # the default: results/example, made by `make example`
+        assert (ROOT / "results" / "example" / "trials.csv").exists()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbmake", str(NOTEBOOK), "-q", "-p",
          "no:cacheprovider", "--rootdir", str(tmp_path)],
