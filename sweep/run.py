@@ -28,18 +28,17 @@ from sweep.studies import METRIC, MODE, Experiment, plan_study, sweep_name
 KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000}
 
 
-def train_images(cfg: DictConfig) -> int:
-    """Training-set size for the compute estimate (counts a real dataset's files)."""
-    if cfg.data.get("train_size"):
-        return int(cfg.data.train_size)
+def train_images(cfg: DictConfig, *, strict: bool = False) -> int:
+    """Training-set size, from opening the dataset as a trial will. A dry run may estimate
+    a standard dataset that is not at hand; a real sweep (``strict``) must find it."""
     from sweep.data import build_data
 
     try:
         return build_data(cfg.data, seed=int(cfg.data.seed)).train_size
     except UserError:
-        if cfg.data.name in KNOWN_TRAIN_SIZES:
-            return KNOWN_TRAIN_SIZES[cfg.data.name]
-        raise
+        if strict or cfg.data.name not in KNOWN_TRAIN_SIZES:
+            raise
+        return KNOWN_TRAIN_SIZES[cfg.data.name]
 
 
 def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
@@ -157,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             print_plan(experiments, cfg, name)
             return 0
         check_same_spec(cfg, folder)
+        train_images(cfg, strict=True)  # a missing or malformed dataset fails here, once
         return run_sweep(cfg, experiments, name, folder)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
