@@ -193,7 +193,8 @@ def _positive_ints(values: Any, what: str) -> list[int]:
 
 def _base_config(cfg: DictConfig, model: DictConfig, optimizer: str) -> dict:
     trial = OmegaConf.masked_copy(cfg, ["data", "schedule", "seed", "device", "threads",
-                                        "compile", "amp", "ema_horizon", "diverge_factor"])
+                                        "compile", "amp", "ema_horizon", "diverge_factor",
+                                        "keep_weights"])
     trial.model = model
     trial.optimizer = load_optimizer(optimizer)
     trial.threads = int(cfg.resources.cpus_per_trial)

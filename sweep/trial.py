@@ -207,12 +207,15 @@ def run_trial(cfg: DictConfig, *, workdir: Path, on_epoch: OnEpoch | None = None
         }
         history.append(row)
         done = epoch + 1 == epochs
-        checkpoint.save(ckpt_path, {
-            "model": model.state_dict(), "ema": ema.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": checkpoint.rng_states(), "epoch": epoch + 1, "history": history,
-            "elapsed_s": row["elapsed_s"], "result": finish(False) if done else None,
-        })
+        state = {"epoch": epoch + 1, "history": history, "elapsed_s": row["elapsed_s"],
+                 "result": finish(False) if done else None}
+        if not done or cfg.keep_weights:
+            # A finished sweep trial keeps only its result: hundreds of paper-size
+            # trials would otherwise leave hundreds of GB of weights behind.
+            state |= {"model": model.state_dict(), "ema": ema.state_dict(),
+                      "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_states()}
+        checkpoint.save(ckpt_path, state)
         if log:
             log(f"epoch {epoch + 1}/{epochs}  loss {row['train_loss']:.3f}  "
                 f"err {row['error']:.2f}%  ema err {row['ema_error']:.2f}%  "

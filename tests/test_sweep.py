@@ -54,6 +54,9 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
         best = trials.set_index("trial_id").loc[tid, "best_error"]
         assert best == pytest.approx(rows.ema_error.min())
     assert (folder / "config.yaml").exists() and (folder / "ray").is_dir()
+    # Finished trials keep their results, not their weights (in both checkpoint copies).
+    ckpts = list((folder / "ray").rglob("checkpoint.pt"))
+    assert len(ckpts) >= 4 and all(p.stat().st_size < 100_000 for p in ckpts)
     assert "4/4 done" in proc.stderr
     # The same name with another spec is refused, and nothing is touched.
     before = (folder / "trials.csv").read_bytes()
