@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import math
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -64,7 +63,6 @@ class ResultsWriter(Callback):
         self.trials = {r["trial_id"]: r for r in read_csv(self.folder / "trials.csv")}
         self.curves = {(r["trial_id"], int(r["epoch"])): r
                        for r in read_csv(self.folder / "curves.csv")}
-        self.started = time.monotonic()
         self._last_line = ""
 
     def setup(self, **info) -> None:
