@@ -4,21 +4,12 @@ STAMP   := .venv/.installed
 
 .PHONY: install test sweep bench analysis example lint clean
 
-# `make sweep` with no MODEL is the embedded-default main job: an lr/wd study of
-# vitp_tiny against vitc_tiny on the synthetic data with both optimizers, sized for
-# about 15 minutes on 2 CPU cores. Any variable below passes through to Hydra.
-ifeq ($(origin MODEL)$(origin SWEEP),undefinedundefined)
-N      ?= 6
-EPOCHS ?= 5
-DEMO    = data.train_size=5000 data.test_size=1000
-endif
-MODEL     ?= vitp_tiny,vitc_tiny
-OPTIMIZER ?= adamw,sgd
-SWEEP     ?= lr_wd
-DATA      ?= synthetic
-SWEEP_ARGS = sweep=$(SWEEP) data=$(DATA) 'sweep.models=[$(MODEL)]' \
-	'sweep.optimizers=[$(OPTIMIZER)]' $(if $(N),++sweep.n=$(N)) \
-	$(if $(EPOCHS),schedule.epochs=$(EPOCHS)) $(if $(DRY_RUN),dry_run=true) $(DEMO) $(ARGS)
+# `make sweep` is `python -m sweep.run`: the default study lives in conf/ (conf/run.yaml and
+# the preset the models ask for, conf/preset/). These variables only pass overrides through.
+SWEEP_ARGS = $(if $(SWEEP),sweep=$(SWEEP)) $(if $(DATA),data=$(DATA)) \
+	$(if $(MODEL),'sweep.models=[$(MODEL)]') $(if $(OPTIMIZER),'sweep.optimizers=[$(OPTIMIZER)]') \
+	$(if $(N),sweep.n=$(N)) $(if $(EPOCHS),schedule.epochs=$(EPOCHS)) \
+	$(if $(PRESET),preset=$(PRESET)) $(if $(DRY_RUN),dry_run=true) $(ARGS)
 
 install: $(STAMP)
 

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from sweep.config import load_model, model_spec
+from sweep.engine.config import load_model, model_spec
 from sweep.models import ViT
 
 

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from sweep.config import choices, load_model, model_spec
+from sweep.engine.config import choices, load_model, model_spec
 from sweep.errors import UserError
 from sweep.models import ViT
 

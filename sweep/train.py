@@ -16,10 +16,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sweep.checkpoint import atomic_write_bytes
-from sweep.config import compose
+from sweep.engine import tuned
+from sweep.engine.checkpoint import atomic_write_bytes
+from sweep.engine.config import compose
+from sweep.engine.trainer import config_dict, run_trial
 from sweep.errors import UserError
-from sweep.trial import config_dict, run_trial
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
             print(OmegaConf.to_yaml(cfg, resolve=True))
             return 0
         out = Path(cfg.out)
-        result = run_trial(cfg, workdir=out)
+        lr, wd = tuned.resolve(cfg.model, cfg.optimizer, cfg.data.name)
+        result = run_trial(cfg, lr=lr, wd=wd, workdir=out)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

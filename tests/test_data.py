@@ -12,10 +12,10 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from sweep.augment import BatchAugment
 from sweep.data import KEYS, build_data
 from sweep.data.imagenet import random_resized_crop_box
 from sweep.data.synthetic import CLASS_NAMES, generate
+from sweep.engine.augment import BatchAugment
 from sweep.errors import UserError
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from sweep.config import choices, load_model, model_spec
+from sweep.engine.config import choices, load_model, model_spec
 from sweep.errors import UserError
 from sweep.models import ViT, ViTSpec
 

@@ -14,7 +14,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from sweep.results import CURVE_COLUMNS, TRIAL_COLUMNS
+from sweep.columns import CURVE_COLUMNS, TRIAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,14 +58,31 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
     ckpts = list((folder / "ray").rglob("checkpoint.pt"))
     assert len(ckpts) >= 4 and all(p.stat().st_size < 100_000 for p in ckpts)
     assert "4/4 done" in proc.stderr
+    # Paired draws: both models train at identical (lr, wd) for every sample index.
+    assert (trials.study == "lr_wd").all() and (trials.data == "synthetic").all()
+    assert set(trials["size"]) == {"tiny"} and sorted(set(trials["sample"])) == [0, 1]
+    pairs = trials.pivot_table(index="sample", columns="model", values=["lr", "wd"])
+    assert (pairs["lr"]["vitp_tiny"] == pairs["lr"]["vitc_tiny"]).all()
+    assert (pairs["wd"]["vitp_tiny"] == pairs["wd"]["vitc_tiny"]).all()
     # The same name with another spec is refused, and nothing is touched.
     before = (folder / "trials.csv").read_bytes()
     clash = cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
-                                         "sweep.optimizers=[adamw]", "sweep.n=3",
-                                         "schedule.epochs=2", "sweep.name=e2e", INTERVAL),
+                                         "sweep.optimizers=[adamw]", "sweep.n=2",
+                                         "schedule.epochs=3", "sweep.name=e2e", INTERVAL),
                 check=False)
-    assert clash.returncode != 0 and "sweep.n: 2 -> 3" in clash.stderr
+    assert clash.returncode != 0 and "schedule.epochs: 2 -> 3" in clash.stderr
     assert (folder / "trials.csv").read_bytes() == before
+    # Growing n adds samples 2..3 and retrains nothing.
+    cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
+                                 "sweep.optimizers=[adamw]", "sweep.n=4",
+                                 "schedule.epochs=2", "sweep.name=e2e", INTERVAL))
+    grown, grown_curves = read(folder)
+    assert len(grown) == 8 and sorted(set(grown["sample"])) == [0, 1, 2, 3]
+    old = trials.set_index("trial_id")
+    kept = grown.set_index("trial_id").loc[old.index]
+    assert (kept[["sample", "lr", "wd", "best_error"]] == old[["sample", "lr", "wd",
+                                                               "best_error"]]).all().all()
+    assert len(grown_curves) == 8 * 2  # every epoch once: nothing was trained twice
 
 
 def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
@@ -83,7 +100,7 @@ def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
     ("sweep.interval={lr:[1e-2,1e-3],wd:[0.1,0.2]}", "inverted"),
     ("sweep.interval={lr:[1e-3,1e-3],wd:[0.1,0.2]}", "empty"),
     (f"sweep.n=0 {INTERVAL}", "sweep.n must be >= 1"),
-    ("sweep.models=[vitp_4gf] data.image_size=40", "patch size 16 does not divide"),
+    ("sweep.models=[vitp_tiny] data.image_size=34", "patch size 4 does not divide"),
 ])
 def test_bad_sweep_specs_fail_before_any_trial(cli, tmp_path, override, message):
     proc = cli("sweep.run", *sweep_args(tmp_path, *override.split()), check=False)
@@ -103,7 +120,7 @@ def test_missing_dataset_fails_before_any_trial(cli, tmp_path):
 
 
 def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
-    proc = cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_72gf]",
+    proc = cli("sweep.run", *sweep_args(tmp_path, "preset=none", "sweep.models=[vitp_72gf]",
                                         "data.image_size=32", "sweep.optimizers=[sgd]",
                                         "sweep=optimizer"), check=False)
     assert proc.returncode != 0 and "no tuned lr/wd for sgd" in proc.stderr

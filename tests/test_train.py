@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sweep.config import compose
-from sweep.trial import run_trial
+from sweep.engine.config import compose
+from sweep.engine.trainer import run_trial
 
 SMALL = ["data.train_size=384", "data.test_size=128", "data.batch_size=64",
          "schedule.epochs=3", "optimizer.lr=0.02", "optimizer.wd=0.05", "threads=1"]
@@ -66,7 +66,8 @@ def test_interrupted_trial_resumes_to_the_same_metrics(cli, tmp_path):
 
     cfg = compose("train", [*SMALL, "model=vitc_tiny"])
     with pytest.raises(Interrupted):
-        run_trial(cfg, workdir=tmp_path / "resumed", on_epoch=crash_after_first_epoch, log=None)
+        run_trial(cfg, lr=0.02, wd=0.05, workdir=tmp_path / "resumed",
+                  on_epoch=crash_after_first_epoch, log=None)
     proc = train(cli, tmp_path / "resumed", "model=vitc_tiny")
     assert "resuming vitc_tiny from epoch 1" in proc.stdout
     resumed = json.loads((tmp_path / "resumed" / "result.json").read_text())

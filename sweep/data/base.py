@@ -15,6 +15,10 @@ from sweep.errors import UserError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
+# The random streams of an epoch: data order is (seed, epoch); the others add a number.
+STREAM_CROPS = 1  # per-image crop seeds of loaders that crop while decoding
+STREAM_AUGMENT = 2  # batch augmentation on the training device
+
 
 def epoch_seed(seed: int, epoch: int, *extra: int) -> int:
     """A 63-bit seed that depends only on (seed, epoch, *extra), well mixed so nearby
@@ -24,9 +28,12 @@ def epoch_seed(seed: int, epoch: int, *extra: int) -> int:
     return (int(hi) << 31) ^ int(lo)
 
 
-def epoch_generator(seed: int, epoch: int, *extra: int) -> torch.Generator:
-    """CPU generator for everything random about one epoch's data order and crops."""
-    return torch.Generator().manual_seed(epoch_seed(seed, epoch, *extra))
+def epoch_generator(seed: int, epoch: int, *extra: int,
+                    device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator for one random stream of one epoch (data order, crops, batch
+    augmentation: each passes its own ``extra`` stream number). Every per-epoch draw in
+    vitstab comes from here, so a resumed trial draws what an uninterrupted one would."""
+    return torch.Generator(device).manual_seed(epoch_seed(seed, epoch, *extra))
 
 
 class Data(ABC):

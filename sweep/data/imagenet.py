@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from sweep.data.base import Batch, Data, epoch_generator
+from sweep.data.base import STREAM_CROPS, Batch, Data, epoch_generator
 from sweep.errors import UserError
 
 EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -214,7 +214,7 @@ class ImageFolderData(Data):
         batches = [keys[i:i + batch_size] for i in range(0, n, batch_size)]
         # The loader's own generator only seeds the workers' global RNGs, which no
         # transform here reads; it is fixed anyway so nothing can depend on the clock.
-        loader = self._loader(self.train_set, epoch_generator(seed, epoch, 1),
+        loader = self._loader(self.train_set, epoch_generator(seed, epoch, STREAM_CROPS),
                               batch_sampler=batches)
         return _unwrap_worker_errors(loader)
 

@@ -13,13 +13,9 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from sweep import checkpoint
-from sweep.studies import trial_config, trial_parts
-from sweep.trial import run_trial
-
-RESULT_KEYS = ("model", "stem", "gflops", "params", "optimizer", "lr", "wd", "epochs",
-               "batch_size", "seed", "diverged", "error", "ema_error", "best_error",
-               "epochs_run", "wall_s", "chance_error")
+from sweep.driver import trialspec
+from sweep.engine import checkpoint
+from sweep.engine.trainer import run_trial
 
 
 def _progress(state: dict | None) -> float:
@@ -44,7 +40,8 @@ def _adopt_ray_checkpoint(workdir: Path) -> None:
 
 
 def train_trial(config: dict) -> None:
-    cfg = trial_config(*trial_parts(config))
+    base, values = trialspec.decode(config)
+    cfg = trialspec.trial_config(base, values)
     node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
     workdir = Path(tune.get_context().get_trial_dir()) / "work"
     _adopt_ray_checkpoint(workdir)
@@ -53,6 +50,7 @@ def train_trial(config: dict) -> None:
         tune.report({**metrics, **node, "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(ckpt.parent)))
 
-    result = run_trial(cfg, workdir=workdir, on_epoch=on_epoch, log=None)
-    tune.report({k: result[k] for k in RESULT_KEYS} | node | {
-        "epoch": result["epochs_run"], "final": True})
+    result = run_trial(cfg, lr=float(values["lr"]), wd=float(values["wd"]), workdir=workdir,
+                       on_epoch=on_epoch, log=None)
+    result.pop("history")
+    tune.report(result | node | {"epoch": result["epochs_run"], "final": True})

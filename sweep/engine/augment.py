@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from sweep.errors import UserError
 
-KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "mixup", "cutmix",
+AUGMENT_KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "mixup", "cutmix",
         "mixup_switch_prob", "mix_prob", "label_smoothing")
 POLICIES = ("imagenet", "cifar10", "svhn")
 
@@ -87,6 +87,7 @@ class BatchAugment:
         or from ``cfg.data.augment`` plus explicit image_size, mean and std. ``device``
         only pre-places the normalisation constants there."""
         from sweep.data import to_dict
+        from sweep.data.base import check_keys
 
         c = to_dict(cfg)
         if "augment" in c:
@@ -97,14 +98,9 @@ class BatchAugment:
         if image_size is None or mean is None or std is None:
             raise TypeError("from_config(cfg.data.augment, ...) needs image_size, mean and std; "
                             "or pass cfg.data itself")
-        missing = [k for k in KEYS if k not in c]
-        unknown = sorted(set(c) - set(KEYS))
-        if missing or unknown:
-            raise UserError(f"data.augment needs exactly the keys {', '.join(KEYS)}; "
-                            f"missing: {', '.join(missing) or '-'}, unknown: "
-                            f"{', '.join(unknown) or '-'}")
+        check_keys(c, set(AUGMENT_KEYS), "data.augment")
         aug = cls(num_classes=num_classes, image_size=int(image_size), mean=list(mean),
-                  std=list(std), **{k: c[k] for k in KEYS})
+                  std=list(std), **{k: c[k] for k in AUGMENT_KEYS})
         if device is not None:
             aug._constants(torch.device(device))
         return aug

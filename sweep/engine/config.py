@@ -16,7 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from sweep.errors import UserError
 from sweep.models import ViTSpec
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Interval:
 @dataclass
 class ModelConfig:
     name: str = MISSING
+    size: str = MISSING  # family size (tiny, 1gf, 4gf, ...): the panel a model is drawn in
+    preset: str = "none"  # conf/preset/<name>: the protocol a sweep of this model defaults to
     stem: str = "patchify"
     patch_size: int = 16
     width: int = MISSING
@@ -145,23 +147,6 @@ def load_model(name: str) -> DictConfig:
 
 def load_optimizer(name: str) -> DictConfig:
     return _load_option("optimizer", name, OptimizerConfig)
-
-
-def tuned_path(data: str) -> Path:
-    """Where the ``tune`` study keeps the lr/wd it found on one dataset."""
-    return CONF_DIR / "tuned" / f"{data}.yaml"
-
-
-def lookup_tuned(model: DictConfig, optimizer: str, data: str) -> dict | None:
-    """Good lr/wd (batch-2048 units) for a model: measured on this dataset by the tune
-    study if it ran, else the paper's values in the model config, else None."""
-    path = tuned_path(data)
-    if path.exists():
-        found = OmegaConf.load(path).get(model.name, {}).get(optimizer)
-        if found is not None:
-            return {"lr": float(found.lr), "wd": float(found.wd)}
-    paper = model.get("tuned", {}).get(optimizer)
-    return None if paper is None else {"lr": float(paper.lr), "wd": float(paper.wd)}
 
 
 def model_spec(model: DictConfig) -> ViTSpec:

@@ -11,15 +11,9 @@ from pathlib import Path
 import pandas as pd
 from ray.tune import Callback
 
-from sweep.checkpoint import atomic_write_bytes
-from sweep.studies import trial_parts
-
-TRIAL_COLUMNS = ["sweep", "trial_id", "model", "stem", "gflops", "params", "optimizer", "lr",
-                 "wd", "epochs", "batch_size", "seed", "status", "diverged", "error",
-                 "ema_error", "best_error", "wall_s"]
-CURVE_COLUMNS = ["sweep", "trial_id", "epoch", "train_loss", "error", "ema_error", "lr",
-                 "images_per_s", "elapsed_s"]
-STATUSES = ("pending", "running", "done", "stopped", "failed")
+from sweep.columns import CURVE_COLUMNS, STATUSES, TRIAL_COLUMNS
+from sweep.driver import trialspec
+from sweep.engine.checkpoint import atomic_write_bytes
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -34,6 +28,16 @@ def read_csv(path: Path) -> list[dict]:
     return pd.read_csv(path).to_dict("records")
 
 
+def counts(rows: list[dict]) -> dict[str, int]:
+    """Trials per status, plus how many of the done ones diverged."""
+    out = dict.fromkeys(STATUSES, 0)
+    for r in rows:
+        out[r["status"]] = out.get(r["status"], 0) + 1
+    out["diverged"] = sum(1 for r in rows
+                          if r["status"] == "done" and str(r.get("diverged")) == "True")
+    return out
+
+
 def _fmt_s(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -46,14 +50,13 @@ class ResultsWriter(Callback):
     """Keeps one row per trial and one per trial-epoch; the CSVs on disk are the state,
     so a restarted sweep (or a restored, unpickled copy of this callback) carries on."""
 
-    def __init__(self, folder: Path, sweep: str, *, total: int, slots: int,
-                 quiet: bool = False) -> None:
-        self.folder, self.sweep, self.total, self.slots = Path(folder), sweep, total, slots
-        self.quiet = quiet
+    def __init__(self, folder: Path, sweep: str, *, study: str, total: int, slots: int) -> None:
+        self.folder, self.sweep, self.study = Path(folder), sweep, study
+        self.total, self.slots = total, slots
         self._load()
 
     def __getstate__(self) -> dict:
-        return {k: self.__dict__[k] for k in ("folder", "sweep", "total", "slots", "quiet")}
+        return {k: self.__dict__[k] for k in ("folder", "sweep", "study", "total", "slots")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -93,14 +96,16 @@ class ResultsWriter(Callback):
 
     # -- state --------------------------------------------------------------------------
     def _update(self, trial, result: dict, status: str, curves: bool = False) -> None:
-        base, spec = trial_parts(trial.config)
+        base, spec = trialspec.decode(trial.config)
         row = dict(self.trials.get(trial.trial_id, {}))
-        row.update({"sweep": self.sweep, "trial_id": trial.trial_id, "status": status,
-                    "model": base["model"]["name"], "optimizer": base["optimizer"]["name"],
-                    "lr": spec["lr"], "wd": spec["wd"], "epochs": spec["epochs"],
-                    "seed": spec["seed"], "batch_size": base["data"]["batch_size"]})
+        row.update({"sweep": self.sweep, "study": self.study, "data": base["data"]["name"],
+                    "trial_id": trial.trial_id, "status": status, "sample": spec["sample"],
+                    "model": base["model"]["name"], "size": base["model"]["size"],
+                    "optimizer": base["optimizer"]["name"], "lr": spec["lr"],
+                    "wd": spec["wd"], "epochs": spec["epochs"], "seed": spec["seed"],
+                    "batch_size": base["data"]["batch_size"]})
         for key in TRIAL_COLUMNS:
-            if key in result and key not in ("sweep", "trial_id", "status"):
+            if key in result and key not in ("sweep", "study", "trial_id", "status"):
                 row[key] = result[key]
         if "wall_s" not in result and "elapsed_s" in result:  # stopped before its end
             row["wall_s"] = result["elapsed_s"]
@@ -115,19 +120,9 @@ class ResultsWriter(Callback):
             write_csv(self.folder / "curves.csv", rows, CURVE_COLUMNS)
         self.progress()
 
-    def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATUSES, 0)
-        for r in self.trials.values():
-            out[r["status"]] = out.get(r["status"], 0) + 1
-        out["diverged"] = sum(1 for r in self.trials.values()
-                              if r["status"] == "done" and str(r.get("diverged")) == "True")
-        return out
-
     def progress(self) -> None:
         """One line: done/running/failed of the whole sweep and an ETA."""
-        if self.quiet:
-            return
-        c = self.counts()
+        c = counts(list(self.trials.values()))
         finished = c["done"] + c["stopped"]
         walls = [r["wall_s"] for r in self.trials.values()
                  if r["status"] in ("done", "stopped") and pd.notna(r.get("wall_s"))]

@@ -14,6 +14,11 @@ from sweep.errors import UserError
 OPTIMIZERS = ("adamw", "sgd")
 
 
+def check_optimizer(name: str) -> None:
+    if name not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer '{name}'; choose one of: {', '.join(OPTIMIZERS)}")
+
+
 def scaled_lr(lr: float, *, batch_size: int, ref_batch: int) -> float:
     """Paper lrs are quoted at batch 2048 and scale linearly with the batch."""
     return lr * batch_size / ref_batch
@@ -40,12 +45,11 @@ def build_optimizer(model: nn.Module, *, name: str, lr: float, wd: float, no_dec
                     betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
                     momentum: float = 0.9, nesterov: bool = True) -> torch.optim.Optimizer:
     """AdamW or SGD (Nesterov) at the actual, already batch-scaled lr."""
+    check_optimizer(name)
     groups = param_groups(model, wd=wd, no_decay=no_decay)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
-    raise UserError(f"unknown optimizer '{name}'; choose one of: {', '.join(OPTIMIZERS)}")
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
 
 
 def warmup_steps(*, epochs: int, steps_per_epoch: int, warmup_epochs: float,

@@ -1,0 +1,49 @@
+"""The dry run: every trial a sweep will train and the compute it will spend."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from sweep.driver.studies import Experiment
+from sweep.engine.config import model_spec
+from sweep.errors import UserError
+from sweep.models import ViT
+
+# Standard training-set sizes, for estimating compute where the files are not at hand.
+KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000}
+
+
+def train_images(data: DictConfig, *, strict: bool = False) -> int:
+    """Training-set size, from opening the dataset as a trial will. A dry run may estimate
+    a standard dataset that is not at hand; a real sweep (``strict``) must find it."""
+    from sweep.data import build_data
+
+    try:
+        return build_data(data, seed=int(data.seed)).train_size
+    except UserError:
+        if strict or data.name not in KNOWN_TRAIN_SIZES:
+            raise
+        return KNOWN_TRAIN_SIZES[data.name]
+
+
+def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
+    images = train_images(cfg.data)
+    total, count = 0.0, 0
+    print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images)")
+    print(f"{'group':<24} {'sample':>6} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} "
+          f"{'PMAC':>9}")
+    for experiment in experiments:
+        for group, spec in experiment.fixed_trials():
+            t = spec["trial"]
+            gf = ViT.complexity(model_spec(OmegaConf.create(group.base["model"])),
+                                image_size=cfg.data.image_size,
+                                num_classes=cfg.data.num_classes).flops / 1e9
+            macs = 3 * gf * 1e9 * images * t["epochs"]  # forward + backward ≈ 3× forward
+            total, count = total + macs, count + 1
+            lr = "tpe" if t["lr"] is None else f"{t['lr']:.3g}"
+            wd = "tpe" if t["wd"] is None else f"{t['wd']:.3g}"
+            sample = "-" if t["sample"] is None else str(t["sample"])
+            print(f"{group.name:<24} {sample:>6} {lr:>10} {wd:>10} {t['epochs']:>6} "
+                  f"{t['seed']:>4} {macs / 1e15:>9.4f}")
+    print(f"{count} trials, {total / 1e15:.3f} PMAC of training compute (3 × forward GF × "
+          "images × epochs)")

@@ -1,0 +1,136 @@
+"""Run a planned sweep on Ray: start or join the cluster, run each experiment with a
+Tuner (restored when its folder exists, so a rerun resumes), write the tidy results, and
+hand the finished sweep to the analysis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from sweep.driver.results import ResultsWriter, counts, read_csv
+from sweep.driver.studies import METRIC, MODE, Experiment
+from sweep.engine import tuned
+
+
+def init_ray(cfg: DictConfig) -> None:
+    import ray
+
+    # Our progress line replaces Tune's tables; Ray still logs warnings and trial errors.
+    # Snapshotting the experiment at every checkpoint is what makes resume exact.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
+    common = dict(log_to_driver=False, logging_level=logging.WARNING)
+    if cfg.ray.address:
+        ray.init(address=cfg.ray.address, **common)
+    else:
+        ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
+                 object_store_memory=cfg.ray.object_store_memory, include_dashboard=False,
+                 **common)
+
+
+def trial_dirname(trial) -> str:
+    return trial.trial_id
+
+
+def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfig,
+                   max_retries: int, callback: ResultsWriter) -> None:
+    """One Ray Tune experiment; restored from its folder when it exists."""
+    from ray import tune
+
+    from sweep.driver.trainable import train_trial
+
+    trainable = tune.with_resources(
+        train_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+    path = f"{storage.rstrip('/')}/{experiment.name}"
+    if tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=experiment.param_space(),
+            tune_config=tune.TuneConfig(
+                metric=METRIC, mode=MODE,
+                num_samples=experiment.n if experiment.kind == "tpe" else 1,
+                search_alg=experiment.searcher(), scheduler=experiment.scheduler(),
+                reuse_actors=True, max_concurrent_trials=resources.max_concurrent,
+                trial_dirname_creator=trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=experiment.name, storage_path=storage, callbacks=[callback], verbose=0,
+                failure_config=tune.FailureConfig(max_failures=max_retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+    tuner.fit()
+
+
+def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:
+    """The tune study's best finished trial per group → conf/tuned/<data>.yaml."""
+    rows = [r for r in read_csv(folder / "trials.csv")
+            if r["status"] == "done" and str(r["diverged"]) != "True"]
+    found: dict[str, dict[str, dict]] = {}
+    for group in (g for e in experiments for g in e.groups):
+        mine = [r for r in rows if r["model"] == group.model and r["optimizer"] == group.optimizer]
+        if not mine:
+            print(f"tune: no finished trial for {group.name}; nothing saved", file=sys.stderr)
+            continue
+        best = min(mine, key=lambda r: r["best_error"])
+        found.setdefault(group.model, {})[group.optimizer] = {
+            "lr": float(best["lr"]), "wd": float(best["wd"]),
+            "best_error": float(best["best_error"]), "epochs": int(best["epochs"]),
+            "sweep": folder.name}
+    return tuned.save(data, found, copy_to=folder / "tuned.yaml")
+
+
+def _slots(cfg: DictConfig) -> int:
+    """How many trials run at once on the cluster Ray is connected to."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 1)
+    slots = int(cpus // cfg.resources.cpus_per_trial) or 1
+    if cfg.resources.max_concurrent:
+        slots = min(slots, int(cfg.resources.max_concurrent))
+    return slots
+
+
+def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder: Path) -> int:
+    """Run every experiment; the exit status is 1 when a trial failed, 130 on Ctrl-C."""
+    import ray
+
+    storage = cfg.ray.storage or str(folder / "ray")
+    total = sum(e.num_trials for e in experiments)
+    init_ray(cfg)
+    try:
+        slots = _slots(cfg)
+        # Tune queues one pending trial at a time behind a searcher unless told otherwise;
+        # queue enough to fill every slot, or idle nodes wait for actors to start.
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
+        groups = len({g.name for e in experiments for g in e.groups})
+        print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
+              f"-> {folder}", file=sys.stderr)
+        writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
+        for experiment in experiments:
+            run_experiment(experiment, storage=storage, resources=cfg.resources,
+                           max_retries=int(cfg.sweep.max_retries), callback=writer)
+    except KeyboardInterrupt:
+        print(f"interrupted: results so far are in {folder}; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        ray.shutdown()
+    c = counts(read_csv(folder / "trials.csv"))
+    print(f"sweep {name}: {c['done']} done ({c['diverged']} diverged), {c['stopped']} stopped "
+          f"early, {c['failed']} failed -> {folder / 'trials.csv'}")
+    if cfg.sweep.study == "tune":
+        print(f"tuned lr/wd written to {save_tuned(experiments, folder, cfg.data.name)}")
+    if cfg.analyze:
+        subprocess.run([sys.executable, "-m", "analysis.edf", str(folder)], check=False)
+    return 1 if c["failed"] else 0

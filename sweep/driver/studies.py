@@ -1,0 +1,279 @@
+"""The sampling of every study, in one place: which trials a sweep spec means.
+
+A sweep is made of (model, optimizer) groups, each with a resolved trial config
+(``base``). The lr/wd study is a *paired* design: sample k of every group uses the same
+point u_k of the unit square (seeded random, or scrambled Sobol), mapped log-uniformly
+into that group's interval, and the ViT_P and ViT_C of a pair share one interval, so
+they train at identical (lr, wd) for every k. Its points are a fixed list, prefix-stable
+in n, so a finished sweep grows by running only the new samples. The optimizer and
+schedule studies are fixed grids at the tuned lr/wd; the tune study searches with
+Optuna's TPE and ASHA inside Ray Tune. Everything is checked here, before any trial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from sweep.columns import STUDIES
+from sweep.driver import trialspec
+from sweep.engine import tuned
+from sweep.engine.config import load_model, load_optimizer, model_spec
+from sweep.errors import UserError
+
+SAMPLERS = ("random", "sobol")
+METRIC, MODE = "ema_error", "min"
+Interval = dict[str, tuple[float, float]]
+
+
+@dataclass
+class Group:
+    """One (model, optimizer) of a sweep: its trial config and what varies in its trials."""
+
+    model: str
+    optimizer: str
+    base: dict
+    interval: Interval = field(default_factory=dict)  # lr_wd and tune studies
+    grid: list[dict] = field(default_factory=list)  # optimizer and schedule studies
+    epochs: int = 0
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.optimizer}"
+
+
+def unit_points(sampler: str, n: int, seed: int) -> np.ndarray:
+    """n points of the unit square, (n, 2); the first m are the same for every n >= m."""
+    if sampler == "sobol":
+        from scipy.stats import qmc
+
+        # Drawn as the next power of two (Sobol's balanced sizes), then cut to n.
+        sobol = qmc.Sobol(d=2, scramble=True, rng=np.random.default_rng(seed))
+        return sobol.random_base2(math.ceil(math.log2(max(1, n))))[:n]
+    return np.random.default_rng(seed).random((n, 2))
+
+
+def log_map(u: float, lo: float, hi: float) -> float:
+    """The log-uniform quantile u of [lo, hi]."""
+    return float(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
+
+
+@dataclass
+class Experiment:
+    """One Ray Tune experiment (one Tuner). ``paired`` and ``grid`` experiments are fixed
+    lists of trials; the lr/wd study runs one per block of sample indices it was grown by.
+    ``tpe`` is the tune study, one per group (TPE must not model several models at once)."""
+
+    name: str
+    groups: list[Group]
+    kind: str  # paired | grid | tpe
+    samples: range = range(0)  # paired: the sample indices k of this experiment
+    sampler: str = "random"  # paired: random | sobol
+    n: int = 0  # tpe: trials per group
+    sampler_seed: int = 0
+    asha_grace: int = 1
+
+    def fixed_trials(self) -> list[tuple[Group, dict]]:
+        """(group, trial spec) of every trial, interleaved over groups so they progress
+        side by side; for tpe, placeholders with lr/wd left to the searcher."""
+        if self.kind == "grid":
+            return [(g, trialspec.encode(g.base, **t, sample=None))
+                    for g in self.groups for t in g.grid]
+        if self.kind == "tpe":
+            g = self.groups[0]
+            return [(g, trialspec.encode(g.base, lr=None, wd=None, epochs=g.epochs,
+                                         seed=g.seed, sample=None))] * self.n
+        points = unit_points(self.sampler, self.samples.stop, self.sampler_seed)
+        out = []
+        for k in self.samples:
+            for g in self.groups:
+                lr, wd = (log_map(points[k, i], *g.interval[key])
+                          for i, key in enumerate(("lr", "wd")))
+                out.append((g, trialspec.encode(g.base, lr=lr, wd=wd, epochs=g.epochs,
+                                                seed=g.seed, sample=k)))
+        return out
+
+    @property
+    def num_trials(self) -> int:
+        return self.n if self.kind == "tpe" else len(self.fixed_trials())
+
+    def param_space(self) -> dict:
+        if self.kind == "tpe":
+            return {}  # the searcher's define-by-run space fills the whole config
+        from ray import tune
+
+        return {trialspec.KEY: tune.grid_search([s for _, s in self.fixed_trials()])}
+
+    def searcher(self) -> Any:
+        if self.kind != "tpe":
+            return None
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        group = self.groups[0]
+        fixed = trialspec.flat(trialspec.encode(group.base, lr=None, wd=None,
+                                                epochs=group.epochs, seed=group.seed,
+                                                sample=None))
+
+        def space(trial: optuna.Trial) -> dict:
+            values = {f"{trialspec.KEY}/trial/{k}": trial.suggest_float(k, lo, hi, log=True)
+                      for k, (lo, hi) in group.interval.items()}
+            return fixed | values
+
+        sampler = optuna.samplers.TPESampler(seed=self.sampler_seed,
+                                             n_startup_trials=max(2, self.n // 4))
+        return OptunaSearch(space=space, sampler=sampler, metric=METRIC, mode=MODE)
+
+    def scheduler(self) -> Any:
+        if self.kind != "tpe":
+            return None
+        from ray.tune.schedulers import ASHAScheduler
+
+        epochs = self.groups[0].epochs
+        # max_t past the last epoch: ASHA must not stop a trial before its final report.
+        return ASHAScheduler(time_attr="epoch", max_t=epochs + 1,
+                             grace_period=min(self.asha_grace, epochs), reduction_factor=3)
+
+
+def check_interval(lo: Any, hi: Any, what: str) -> tuple[float, float]:
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise UserError(
+            f"{what} interval [{lo:g}, {hi:g}] is empty, inverted or not positive; "
+            "give [low, high] with 0 < low < high")
+    return lo, hi
+
+
+def _checked(explicit: Any, what: str) -> Interval:
+    return {k: check_interval(*explicit[k], f"{what} {k}") for k in ("lr", "wd")}
+
+
+def pair_interval(sweep: DictConfig, models: list[DictConfig], model: DictConfig,
+                  optimizer: str, data: str) -> Interval:
+    """The lr/wd interval of one group: ``sweep.interval``, else the model's own (the
+    paper's Table 4 ranges, shared by ViT_P and ViT_C), else ``sweep.scale`` × the
+    geometric mean of the tuned values of every model of its size in the sweep, so the
+    twins of a pair share one interval and are sampled at identical (lr, wd)."""
+    if sweep.get("interval") is not None:
+        return _checked(sweep.interval, "sweep.interval")
+    if model.get("interval", {}).get(optimizer) is not None:
+        return _checked(model.interval[optimizer], f"{model.name} {optimizer}")
+    found = [tuned.lookup(m, optimizer, data) for m in models if m.size == model.size]
+    found = [f for f in found if f is not None]
+    if not found:
+        raise UserError(
+            f"model {model.name} has no tuned lr/wd and no interval for {optimizer} on "
+            f"{data}; pass sweep.interval='{{lr:[lo,hi],wd:[lo,hi]}}' or run SWEEP=tune first")
+    lo, hi = check_interval(*sweep.scale, "sweep.scale")
+    centre = {k: math.exp(sum(math.log(f[k]) for f in found) / len(found)) for k in ("lr", "wd")}
+    return {k: (centre[k] * lo, centre[k] * hi) for k in ("lr", "wd")}
+
+
+def _positive_ints(values: Any, what: str) -> list[int]:
+    values = list(values) if OmegaConf.is_list(values) or isinstance(values, list) else [values]
+    if not values or any(int(v) < 1 for v in values):
+        raise UserError(f"{what} must be a non-empty list of integers >= 1, got {values}")
+    return [int(v) for v in values]
+
+
+def base_config(cfg: DictConfig, model: DictConfig, optimizer: str) -> dict:
+    """The trial config every trial of a group shares (lr, wd, epochs, seed set per trial)."""
+    trial = OmegaConf.masked_copy(cfg, ["data", "schedule", "seed", "device", "threads",
+                                        "compile", "amp", "ema_horizon", "diverge_factor",
+                                        "keep_weights"])
+    trial.model = model
+    trial.optimizer = load_optimizer(optimizer)
+    trial.threads = int(cfg.resources.cpus_per_trial)
+    return OmegaConf.to_container(trial, resolve=True)
+
+
+def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[DictConfig],
+           epochs: list[int], seeds: list[int]) -> Group:
+    sweep, data = cfg.sweep, cfg.data.name
+    group = Group(model=model.name, optimizer=optimizer, base=base_config(cfg, model, optimizer),
+                  epochs=epochs[0], seed=seeds[0])
+    if sweep.study == "lr_wd":
+        group.interval = pair_interval(sweep, models, model, optimizer, data)
+    elif sweep.study == "tune":
+        explicit = sweep.get("interval") or sweep.search.get(optimizer)
+        if explicit is None:
+            raise UserError(f"the tune study has no search interval for {optimizer}; pass "
+                            f"sweep.interval='{{lr:[lo,hi],wd:[lo,hi]}}'")
+        group.interval = _checked(explicit, f"tune {optimizer}")
+    else:
+        found = tuned.require(model, optimizer, data)
+        group.grid = [{"lr": found["lr"], "wd": found["wd"], "epochs": e, "seed": s}
+                      for e, s in product(epochs, seeds)]
+    return group
+
+
+def _load_models(cfg: DictConfig) -> list[DictConfig]:
+    models = [load_model(name) for name in cfg.sweep.models]
+    for model in models:
+        model_spec(model)  # an inconsistent architecture fails here, not in a worker
+        if cfg.data.image_size % model.patch_size:
+            raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
+                            f"the {cfg.data.name} image size {cfg.data.image_size}")
+    return models
+
+
+def _study_settings(sweep: DictConfig) -> tuple[int, list[int], list[int]]:
+    """(n, epochs, seeds) of a study, checked."""
+    sampled = sweep.study in ("lr_wd", "tune")
+    epochs = _positive_ints(sweep.epochs, "sweep.epochs")
+    if not sampled:
+        seeds = [int(s) for s in sweep.seeds]
+        if not seeds:
+            raise UserError("sweep.seeds must name at least one seed")
+        return 0, epochs, seeds
+    n = int(sweep.n)
+    if n < 1:
+        raise UserError(f"sweep.n must be >= 1, got {n}")
+    if len(epochs) != 1:
+        raise UserError(f"the {sweep.study} study trains at one schedule length; got "
+                        f"sweep.epochs={epochs} (use SWEEP=schedule for several)")
+    if sweep.study == "lr_wd" and sweep.sampler not in SAMPLERS:
+        raise UserError(f"unknown sweep.sampler '{sweep.sampler}'; choose one of: "
+                        f"{', '.join(SAMPLERS)}")
+    return n, epochs, [int(sweep.seed)]
+
+
+def plan_study(cfg: DictConfig, *, starts: list[int] | None = None) -> list[Experiment]:
+    """Every experiment of the sweep, validated; raises UserError before anything runs.
+    ``starts`` are the first sample indices of the lr/wd study's experiments (one more
+    each time a finished sweep was grown); default one experiment from 0."""
+    sweep = cfg.sweep
+    if sweep.study not in STUDIES:
+        raise UserError(f"unknown study '{sweep.study}'; choose one of: {', '.join(STUDIES)}")
+    if not list(sweep.models) or not list(sweep.optimizers):
+        raise UserError("sweep.models and sweep.optimizers must each name at least one entry")
+    n, epochs, seeds = _study_settings(sweep)
+    models = _load_models(cfg)
+    groups = [_group(cfg, m, o, models, epochs, seeds)
+              for m, o in product(models, list(sweep.optimizers))]
+    if sweep.study == "tune":
+        return [Experiment(name=g.name, groups=[g], kind="tpe", n=n,
+                           sampler_seed=int(sweep.sampler_seed), asha_grace=int(sweep.grace))
+                for g in groups]
+    if sweep.study != "lr_wd":
+        return [Experiment(name=sweep.study, groups=groups, kind="grid")]
+    bounds = [*(starts or [0]), n]
+    return [Experiment(name="lr_wd" if lo == 0 else f"lr_wd+{lo}", groups=groups, kind="paired",
+                       samples=range(lo, hi), sampler=str(sweep.sampler),
+                       sampler_seed=int(sweep.sampler_seed))
+            for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
+
+
+def sweep_name(cfg: DictConfig) -> str:
+    """Deterministic, so running the same command again finds the same sweep."""
+    if cfg.sweep.get("name"):
+        return str(cfg.sweep.name)
+    models = "+".join(cfg.sweep.models)
+    return f"{cfg.sweep.study}-{models}-{cfg.data.name}"

@@ -1,0 +1,279 @@
+"""The training loop of one trial, in named steps (pycls's ``setup_model / train_epoch /
+test_epoch / train_model``): ``build`` the pieces, ``restore`` a checkpoint, then per
+epoch ``train_epoch``, ``evaluate`` and ``checkpoint_state``; ``run_trial`` strings them
+together. The caller passes the trial's lr and wd (batch-2048 units) explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from sweep.data import Data, build_data, epoch_generator
+from sweep.data.base import STREAM_AUGMENT
+from sweep.engine import checkpoint
+from sweep.engine.augment import BatchAugment
+from sweep.engine.config import model_spec
+from sweep.engine.recipe import (
+    build_ema,
+    build_optimizer,
+    build_scheduler,
+    check_lr_wd,
+    scaled_lr,
+    warmup_steps,
+)
+from sweep.errors import UserError
+from sweep.models import ViT
+
+# Called after each epoch's checkpoint is on disk with the trial's identity, that epoch's
+# metrics and the best EMA error so far, and the checkpoint's path.
+OnEpoch = Callable[[dict, Path], None]
+Log = Callable[[str], None] | None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"unknown device '{name}'; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+@dataclass
+class Trial:
+    """Everything one trial trains with, built once from its config."""
+
+    data: Data
+    model: torch.nn.Module
+    forward: torch.nn.Module  # the model, or its torch.compile wrapper
+    ema: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    aug: BatchAugment
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    seed: int
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    max_loss: float
+    identity: dict  # the result columns that say which trial this is
+
+
+@dataclass
+class Progress:
+    """What a checkpoint carries forward: finished epochs and the time already spent."""
+
+    history: list[dict] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+
+def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
+    """Data, model, EMA, optimizer and schedule of one trial, seeded from ``cfg.seed``."""
+    check_lr_wd(lr, wd)
+    epochs = int(cfg.schedule.epochs)
+    if epochs < 1:
+        raise UserError(f"schedule.epochs must be >= 1, got {epochs}")
+    device = resolve_device(cfg.device)
+    torch.set_num_threads(int(cfg.threads))
+    data = build_data(cfg.data, seed=int(cfg.data.seed))
+    batch_size, seed, opt = int(cfg.data.batch_size), int(cfg.seed), cfg.optimizer
+    spec = model_spec(cfg.model)
+    torch.manual_seed(seed)
+    model = ViT(spec, image_size=data.image_size, num_classes=data.num_classes).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model.stem.to(memory_format=torch.channels_last)
+    steps_per_epoch = data.steps_per_epoch(batch_size)
+    total_steps = steps_per_epoch * epochs
+    optimizer = build_optimizer(
+        model, name=opt.name, wd=wd, no_decay=model.no_weight_decay(),
+        lr=scaled_lr(lr, batch_size=batch_size, ref_batch=int(opt.ref_batch)),
+        betas=opt.betas, eps=opt.eps, momentum=opt.momentum, nesterov=opt.nesterov)
+    scheduler = build_scheduler(optimizer, total_steps=total_steps, warmup_steps=warmup_steps(
+        epochs=epochs, steps_per_epoch=steps_per_epoch, warmup_epochs=cfg.schedule.warmup_epochs,
+        warmup_max_fraction=cfg.schedule.warmup_max_fraction))
+    cx = ViT.complexity(spec, image_size=data.image_size, num_classes=data.num_classes)
+    identity = {
+        "model": cfg.model.name, "size": cfg.model.size, "stem": spec.stem,
+        "gflops": cx.flops / 1e9, "params": cx.params, "optimizer": opt.name, "lr": lr,
+        "wd": wd, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+        "data": data.name, "chance_error": data.chance_error,
+    }
+    return Trial(
+        data=data, model=model, forward=torch.compile(model) if cfg.compile else model,
+        ema=build_ema(model, horizon=float(cfg.ema_horizon), total_steps=total_steps),
+        optimizer=optimizer, scheduler=scheduler,
+        aug=BatchAugment.from_config(cfg.data, num_classes=data.num_classes, device=device),
+        device=device, amp=device.type == "cuda" and cfg.amp in ("auto", True, "bf16"),
+        channels_last=channels_last, seed=seed, epochs=epochs, batch_size=batch_size,
+        eval_batch_size=int(cfg.data.eval_batch_size),
+        max_loss=float(cfg.diverge_factor) * math.log(data.num_classes), identity=identity)
+
+
+def restore(trial: Trial, state: dict) -> Progress:
+    """Put a mid-run checkpoint's weights, optimizer, schedule and RNGs back."""
+    trial.model.load_state_dict(state["model"])
+    trial.ema.load_state_dict(state["ema"])
+    trial.optimizer.load_state_dict(state["optimizer"])
+    trial.scheduler.load_state_dict(state["scheduler"])
+    checkpoint.set_rng_states(state["rng"])
+    return Progress(history=state["history"], elapsed_s=state["elapsed_s"])
+
+
+def train_epoch(trial: Trial, epoch: int) -> dict | None:
+    """One pass over the training set; the epoch's loss and speed, or None if the loss
+    diverged (non-finite, or above ``max_loss``)."""
+    t0 = time.perf_counter()
+    gen = epoch_generator(trial.seed, epoch, STREAM_AUGMENT, device=trial.device)
+    loss_sum, seen = 0.0, 0
+    trial.model.train()
+    for x, y in trial.data.train_batches(epoch=epoch, seed=trial.seed,
+                                         batch_size=trial.batch_size):
+        x = x.to(trial.device, non_blocking=True)
+        y = y.to(trial.device, non_blocking=True)
+        x, target = trial.aug.train(x, y, generator=gen)
+        if trial.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
+            logits = trial.forward(x)
+        loss = F.cross_entropy(logits.float(), target)
+        value = loss.item()
+        if not math.isfinite(value) or value > trial.max_loss:
+            return None
+        trial.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        trial.optimizer.step()
+        trial.scheduler.step()
+        trial.ema.update_parameters(trial.model)
+        loss_sum += value * y.shape[0]
+        seen += y.shape[0]
+    return {"train_loss": loss_sum / max(1, seen),
+            "lr": trial.optimizer.param_groups[0]["lr"],
+            "images_per_s": seen / max(time.perf_counter() - t0, 1e-9)}
+
+
+@torch.no_grad()
+def top1_errors(models: list[torch.nn.Module], batches, *, aug: BatchAugment,
+                device: torch.device, amp: bool, channels_last: bool) -> list[float]:
+    """Top-1 error (%) of each model, in one pass over the test set: decoding ImageNet's
+    validation images once per epoch, not once per model."""
+    for m in models:
+        m.eval()
+    wrong, total = [0] * len(models), 0
+    for x, y in batches:
+        x = aug.eval(x.to(device, non_blocking=True))
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            for i, m in enumerate(models):
+                wrong[i] += (m(x).argmax(dim=1).cpu() != y).sum().item()
+        total += y.numel()
+    for m in models:
+        m.train()
+    return [100.0 * w / max(1, total) for w in wrong]
+
+
+def evaluate(trial: Trial) -> tuple[float, float]:
+    """Top-1 error (%) of the model and of its EMA."""
+    error, ema_error = top1_errors(
+        [trial.forward, trial.ema], trial.data.test_batches(trial.eval_batch_size),
+        aug=trial.aug, device=trial.device, amp=trial.amp, channels_last=trial.channels_last)
+    return error, ema_error
+
+
+def result(trial: Trial, progress: Progress, *, diverged: bool) -> dict:
+    """The trial's outcome. A diverged run is reported at chance error."""
+    history = progress.history
+    if diverged or not history:
+        error = ema_error = best = trial.data.chance_error
+    else:
+        error, ema_error = history[-1]["error"], history[-1]["ema_error"]
+        best = min(h["ema_error"] for h in history)
+    return {**trial.identity, "diverged": diverged, "error": error, "ema_error": ema_error,
+            "best_error": best, "epochs_run": len(history), "wall_s": progress.elapsed_s,
+            "history": history}
+
+
+def checkpoint_state(trial: Trial, progress: Progress, *, final: dict | None,
+                     keep_weights: bool) -> dict:
+    """What goes to disk after an epoch. A finished sweep trial keeps only its result
+    (``keep_weights=False``): hundreds of paper-size trials would otherwise leave
+    hundreds of GB of weights behind."""
+    state = {"epoch": progress.epoch, "history": progress.history,
+             "elapsed_s": progress.elapsed_s, "result": final}
+    if final is None or keep_weights:
+        state |= {"model": trial.model.state_dict(), "ema": trial.ema.state_dict(),
+                  "optimizer": trial.optimizer.state_dict(),
+                  "scheduler": trial.scheduler.state_dict(), "rng": checkpoint.rng_states()}
+    return state
+
+
+def _log_epoch(log: Log, epoch: int, epochs: int, row: dict) -> None:
+    if log:
+        log(f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  err {row['error']:.2f}%  "
+            f"ema err {row['ema_error']:.2f}%  lr {row['lr']:.2e}  "
+            f"{row['images_per_s']:.0f} img/s")
+
+
+def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
+              on_epoch: OnEpoch | None = None, log: Log = print) -> dict:
+    """Train one configuration at (lr, wd), checkpointing every epoch into ``workdir``; a
+    checkpoint already there is resumed. Returns the result (errors in percent)."""
+    started = time.perf_counter()
+    trial = build(cfg, lr=lr, wd=wd)
+    ckpt_path = Path(workdir) / checkpoint.CHECKPOINT
+    state = checkpoint.load(ckpt_path)
+    progress = Progress()
+    if state is not None:
+        if state.get("result") is not None:
+            return state["result"]
+        progress = restore(trial, state)
+        if log:
+            log(f"resuming {cfg.model.name} from epoch {progress.epoch} ({ckpt_path})")
+    spent = progress.elapsed_s
+    for epoch in range(progress.epoch, trial.epochs):
+        stats = train_epoch(trial, epoch)
+        progress.elapsed_s = spent + time.perf_counter() - started
+        if stats is None:
+            if log:
+                log(f"epoch {epoch + 1}/{trial.epochs}: loss diverged; stopping")
+            final = result(trial, progress, diverged=True)
+            checkpoint.save(ckpt_path, {"result": final})
+            return final
+        error, ema_error = evaluate(trial)
+        progress.elapsed_s = spent + time.perf_counter() - started
+        row = {"epoch": epoch + 1, **stats, "error": error, "ema_error": ema_error,
+               "elapsed_s": progress.elapsed_s}
+        progress.history.append(row)
+        done = epoch + 1 == trial.epochs
+        final = result(trial, progress, diverged=False) if done else None
+        checkpoint.save(ckpt_path, checkpoint_state(trial, progress, final=final,
+                                                    keep_weights=bool(cfg.keep_weights)))
+        _log_epoch(log, epoch + 1, trial.epochs, row)
+        if on_epoch is not None:
+            best = min(h["ema_error"] for h in progress.history)
+            # The trial's lr (batch-2048 units) keeps its name; this epoch's actual lr
+            # travels as epoch_lr.
+            on_epoch({**row, **trial.identity, "epoch_lr": row["lr"], "best_error": best,
+                      "diverged": False}, ckpt_path)
+    return result(trial, progress, diverged=False)
+
+
+def config_dict(cfg: DictConfig) -> dict:
+    """The fully resolved config as plain data (for result.json and Ray)."""
+    return OmegaConf.to_container(cfg, resolve=True)
