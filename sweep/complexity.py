@@ -13,38 +13,47 @@ import sys
 
 from sweep.engine.config import choices, load_model, model_spec
 from sweep.errors import UserError
-from sweep.models import ViT
+from sweep.models import RegNetSpec, model_class
 
 
 def complexity_rows(names: list[str] | None = None) -> list[dict]:
     """One row per model config, counted at the model's own resolution and class count."""
     rows = []
-    for name in names or sorted(choices("model"), key=_table_order):
+    for name in names or choices("model"):
         model = load_model(name)
         spec = model_spec(model)
-        cx = ViT.complexity(spec, image_size=model.image_size, num_classes=model.num_classes)
-        rows.append({
-            "model": name, "stem": spec.stem, "width": spec.width, "depth": spec.depth,
-            "heads": spec.heads, "image_size": model.image_size,
-            "flops": cx.flops, "params": cx.params, "acts": cx.acts,
-        })
-    return rows
+        cx = model_class(spec).complexity(spec, image_size=model.image_size,
+                                          num_classes=model.num_classes)
+        # The family size: a CNN's config names the ViT size it is compared at.
+        size = model.get("size") or name.partition("_")[2]
+        row = {"model": name, "size": size, "stem": spec.stem, "width": None,
+               "depth": spec.depth,
+               "heads": None, "image_size": model.image_size,
+               "flops": cx.flops, "params": cx.params, "acts": cx.acts}
+        if isinstance(spec, RegNetSpec):  # CNN: blocks in all; per stage (width, depth, group)
+            row["stages"] = [list(s) for s in spec.stages()]
+        else:
+            row.update(width=spec.width, heads=spec.heads)
+        rows.append(row)
+    return rows if names else sorted(rows, key=_table_order)
 
 
-def _table_order(name: str) -> tuple:
-    """Paper order: by size (tiny first), ViT_P before ViT_C."""
-    family, _, size = name.partition("_")
-    gf = re.match(r"(\d+)gf$", size)
-    return (int(gf[1]) if gf else 0, size, family != "vitp", family)
+def _table_order(row: dict) -> tuple:
+    """Paper order: by family size (tiny first), ViT_P, then ViT_C, then the CNN."""
+    m = re.match(r"([\d.]+)gf$", row["size"])
+    family = row["model"].partition("_")[0]
+    return (float(m[1]) if m else 0.0, row["size"], {"vitp": 0, "vitc": 1}.get(family, 2),
+            row["flops"])
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'model':<11} {'stem':<8} {'width':>5} {'depth':>5} {'heads':>5} {'px':>4} " \
+    head = f"{'model':<13} {'stem':<8} {'width':>5} {'depth':>5} {'heads':>5} {'px':>4} " \
            f"{'GF':>7} {'params M':>9} {'acts M':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['model']:<11} {r['stem']:<8} {r['width']:>5} {r['depth']:>5} {r['heads']:>5} "
+            f"{r['model']:<13} {r['stem']:<8} {r['width'] or '-':>5} {r['depth']:>5} "
+            f"{r['heads'] or '-':>5} "
             f"{r['image_size']:>4} {r['flops'] / 1e9:>7.3f} {r['params'] / 1e6:>9.2f} "
             f"{r['acts'] / 1e6:>7.2f}"
         )

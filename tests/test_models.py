@@ -43,7 +43,7 @@ def test_tiny_pair_matches_flops_by_the_paper_rule():
     assert abs(fc / fp - 1) < 0.05
 
 
-@pytest.mark.parametrize("name", choices("model"))
+@pytest.mark.parametrize("name", [n for n in choices("model") if n.startswith("vit")])
 @pytest.mark.parametrize("image_size", [224, 32])
 def test_counted_params_equal_built_module(name, image_size):
     spec = model_spec(load_model(name))

@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweep.driver.studies import Experiment
 from sweep.engine.config import model_spec
 from sweep.errors import UserError
-from sweep.models import ViT
+from sweep.models import model_class
 
 # Standard training-set sizes, for estimating compute where the files are not at hand.
 KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000}
@@ -35,9 +35,9 @@ def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> Non
     for experiment in experiments:
         for group, spec in experiment.fixed_trials():
             t = spec["trial"]
-            gf = ViT.complexity(model_spec(OmegaConf.create(group.base["model"])),
-                                image_size=cfg.data.image_size,
-                                num_classes=cfg.data.num_classes).flops / 1e9
+            arch = model_spec(OmegaConf.create(group.base["model"]))
+            gf = model_class(arch).complexity(arch, image_size=cfg.data.image_size,
+                                              num_classes=cfg.data.num_classes).flops / 1e9
             macs = 3 * gf * 1e9 * images * t["epochs"]  # forward + backward ≈ 3× forward
             total, count = total + macs, count + 1
             lr = "tpe" if t["lr"] is None else f"{t['lr']:.3g}"

@@ -218,7 +218,7 @@ def _load_models(cfg: DictConfig) -> list[DictConfig]:
     models = [load_model(name) for name in cfg.sweep.models]
     for model in models:
         model_spec(model)  # an inconsistent architecture fails here, not in a worker
-        if cfg.data.image_size % model.patch_size:
+        if model.get("patch_size") and cfg.data.image_size % model.patch_size:
             raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
                             f"the {cfg.data.name} image size {cfg.data.image_size}")
     return models

@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sweep.errors import UserError
-from sweep.models import ViTSpec
+from sweep.models import RegNetSpec, ViTSpec
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -82,9 +82,7 @@ def register_schemas() -> None:
     cs.store(group="model", name="schema", node=ModelConfig)
     cs.store(group="optimizer", name="schema", node=OptimizerConfig)
     cs.store(group="schedule", name="schema", node=ScheduleConfig)
-
-
-register_schemas()
+    cs.store(group="model", name="regnet_schema", node=RegNetConfig)
 
 
 def choices(group: str) -> list[str]:
@@ -142,15 +140,17 @@ def _load_option(group: str, name: str, schema: type) -> DictConfig:
 
 def load_model(name: str) -> DictConfig:
     """One model config, validated against the schema (for sweeps over several models)."""
-    return _load_option("model", name, ModelConfig)
+    return _load_option("model", name, model_schema(name))
 
 
 def load_optimizer(name: str) -> DictConfig:
     return _load_option("optimizer", name, OptimizerConfig)
 
 
-def model_spec(model: DictConfig) -> ViTSpec:
+def model_spec(model: DictConfig) -> ViTSpec | RegNetSpec:
     """The architecture part of a model config."""
+    if model.get("arch", "vit") == "regnet":
+        return regnet_spec(model)
     return ViTSpec(
         width=model.width,
         depth=model.depth,
@@ -162,3 +162,51 @@ def model_spec(model: DictConfig) -> ViTSpec:
         stem_strides=tuple(model.stem_strides),
         classifier=model.classifier,
     )
+
+
+# --- RegNet (the CNN baseline) ------------------------------------------------------
+
+
+@dataclass
+class RegNetConfig:
+    """A RegNet model config (``arch: regnet``); fields as pycls ``cfg.REGNET``."""
+
+    name: str = MISSING
+    arch: str = "regnet"
+    # The family size it is compared at (``1gf``, ``4gf``, ``18gf``, ``tiny``).
+    size: str = MISSING
+    preset: str = "none"
+    depth: int = MISSING
+    w0: int = MISSING
+    wa: float = MISSING
+    wm: float = MISSING
+    group_width: int = MISSING
+    se_ratio: float = 0.25
+    stem_type: str = "simple_stem_in"
+    stem_width: int = 32
+    bottleneck: float = 1.0
+    zero_init_final_gamma: bool = False
+    image_size: int = 224
+    num_classes: int = 1000
+    tuned: dict[str, LrWd] = field(default_factory=dict)
+    interval: dict[str, Interval] = field(default_factory=dict)
+
+
+def model_schema(name: str) -> type:
+    """The schema of one model yaml, by its ``arch`` (ViT when absent)."""
+    path = CONF_DIR / "model" / f"{name}.yaml"
+    arch = OmegaConf.load(path).get("arch", "vit") if path.exists() else "vit"
+    return RegNetConfig if arch == "regnet" else ModelConfig
+
+
+def regnet_spec(model: DictConfig) -> RegNetSpec:
+    return RegNetSpec(
+        depth=model.depth, w0=model.w0, wa=model.wa, wm=model.wm,
+        group_width=model.group_width, se_ratio=model.se_ratio, stem_width=model.stem_width,
+        bottleneck=model.bottleneck, stem_type=model.stem_type,
+        zero_init_final_gamma=model.get("zero_init_final_gamma", False),
+    )
+
+
+# After every schema is defined (RegNetConfig is above).
+register_schemas()

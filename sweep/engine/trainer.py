@@ -30,7 +30,7 @@ from sweep.engine.recipe import (
     warmup_steps,
 )
 from sweep.errors import UserError
-from sweep.models import ViT
+from sweep.models import ViTSpec, model_class
 
 # Called after each epoch's checkpoint is on disk with the trial's identity, that epoch's
 # metrics and the best EMA error so far, and the checkpoint's path.
@@ -93,11 +93,13 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
     data = build_data(cfg.data, seed=int(cfg.data.seed))
     batch_size, seed, opt = int(cfg.data.batch_size), int(cfg.seed), cfg.optimizer
     spec = model_spec(cfg.model)
+    arch = model_class(spec)
     torch.manual_seed(seed)
-    model = ViT(spec, image_size=data.image_size, num_classes=data.num_classes).to(device)
+    model = arch(spec, image_size=data.image_size, num_classes=data.num_classes).to(device)
     channels_last = device.type == "cuda"
-    if channels_last:
-        model.stem.to(memory_format=torch.channels_last)
+    if channels_last:  # the convolutions: a ViT's stem, all of a CNN
+        conv = model.stem if isinstance(spec, ViTSpec) else model
+        conv.to(memory_format=torch.channels_last)
     steps_per_epoch = data.steps_per_epoch(batch_size)
     total_steps = steps_per_epoch * epochs
     optimizer = build_optimizer(
@@ -107,7 +109,7 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
     scheduler = build_scheduler(optimizer, total_steps=total_steps, warmup_steps=warmup_steps(
         epochs=epochs, steps_per_epoch=steps_per_epoch, warmup_epochs=cfg.schedule.warmup_epochs,
         warmup_max_fraction=cfg.schedule.warmup_max_fraction))
-    cx = ViT.complexity(spec, image_size=data.image_size, num_classes=data.num_classes)
+    cx = arch.complexity(spec, image_size=data.image_size, num_classes=data.num_classes)
     identity = {
         "model": cfg.model.name, "size": cfg.model.size, "stem": spec.stem,
         "gflops": cx.flops / 1e9, "params": cx.params, "optimizer": opt.name, "lr": lr,

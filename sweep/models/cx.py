@@ -25,15 +25,15 @@ class Cx:
 
 
 def conv2d_cx(cx: Cx, w_in: int, w_out: int, k: int, *, stride: int = 1, bias: bool = False,
-              padding: int | None = None) -> Cx:
+              padding: int | None = None, groups: int = 1) -> Cx:
     pad = (k - 1) // 2 if padding is None else padding
     h = (cx.h + 2 * pad - k) // stride + 1
     w = (cx.w + 2 * pad - k) // stride + 1
     out = w_out * h * w
     cx = replace(cx, h=h, w=w)
     return cx.add(
-        flops=k * k * w_in * out + (out if bias else 0),
-        params=k * k * w_in * w_out + (w_out if bias else 0),
+        flops=k * k * (w_in // groups) * out + (out if bias else 0),
+        params=k * k * (w_in // groups) * w_out + (w_out if bias else 0),
         acts=out,
     )
 
