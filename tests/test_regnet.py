@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sweep.complexity import complexity_rows
-from sweep.config import choices, load_model, model_spec
+from sweep.engine.config import choices, load_model, model_spec
 from sweep.errors import UserError
 from sweep.models import RegNet, RegNetSpec, ViT, model_class
 from sweep.models.regnet import generate_regnet
@@ -183,7 +183,7 @@ def test_model_class_dispatch_and_complexity_table():
     rows = {r["model"]: r for r in complexity_rows(REGNETS)}
     for name, counts in PYCLS.items():
         assert (rows[name]["flops"], rows[name]["params"], rows[name]["acts"]) == counts[224]
-        assert rows[name]["stem"] == "regnety" and rows[name]["width"] is None
+        assert rows[name]["stem"] == "cnn" and rows[name]["width"] is None
     assert {r["size"] for r in rows.values()} == {"tiny", "1gf", "1.6gf", "4gf", "18gf"}
 
 

@@ -75,9 +75,9 @@ class RegNetSpec:
 
     @property
     def stem(self) -> str:
-        """The model family, for result tables whose ``stem`` column tells ViT_P
-        ('patchify'), ViT_C ('conv') and the CNN apart."""
-        return "regnety" if self.se_ratio > 0 else "regnetx"
+        """For result tables, whose ``stem`` column tells ViT_P ('patchify'), ViT_C
+        ('conv') and the CNN baseline ('cnn') apart."""
+        return "cnn"
 
     def validate(self) -> None:
         for key in ("depth", "w0", "group_width", "stem_width"):
