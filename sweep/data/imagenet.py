@@ -18,7 +18,6 @@ libjpeg-turbo decodes at 1/s in far less time than at full size (``bench/bench_j
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import os
@@ -186,10 +185,12 @@ def _simplejpeg() -> object | None:
 
 
 def _dali_installed() -> bool:
+    """Whether nvidia.dali imports (a wheel built for another CUDA fails here, not later)."""
     try:
-        return importlib.util.find_spec("nvidia.dali") is not None
-    except (ImportError, ValueError):
+        import nvidia.dali  # noqa: F401
+    except (ImportError, OSError):
         return False
+    return True
 
 
 def resolve_decoder(name: object) -> str:
