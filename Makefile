@@ -35,6 +35,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_data.py
+	$(PY) bench/bench_jpeg.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_analysis.py
 

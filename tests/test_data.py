@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from sweep.data import KEYS, build_data
+from sweep.data import KEYS, build_data, imagenet
 from sweep.data.imagenet import random_resized_crop_box
 from sweep.data.synthetic import CLASS_NAMES, generate
 from sweep.engine.augment import BatchAugment
@@ -324,3 +324,160 @@ def test_imagenet_corrupt_jpeg_names_the_file(tmp_path: Path, workers: int) -> N
     with pytest.raises(UserError, match=r"cannot decode image .*n02_0.JPEG") as err:
         list(data.test_batches(3))
     assert "\n" not in str(err.value)
+
+
+# -- ImageNet decoders: reduced-size decode, simplejpeg, DALI selection ------------------
+
+CPU_DECODERS = ["pil"] + (["simplejpeg"] if imagenet._simplejpeg() is not None else [])
+
+
+def smooth_photo(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """Smooth colour fields: content whose reduced and full decodes should nearly agree."""
+    low = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    return Image.fromarray(low).resize((w, h), Image.Resampling.BICUBIC)
+
+
+def write_big_tree(root: Path) -> None:
+    """3 classes x 3 train images large enough that crops to 16 px decode at 1/2..1/8."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 3), ("val", 1)):
+        for c in COLOURS:
+            (root / split / c).mkdir(parents=True)
+            for i in range(count):
+                w, h = ((200, 150), (150, 210), (256, 256))[i]
+                smooth_photo(rng, w, h).save(root / split / c / f"{c}_{i}.JPEG", quality=92)
+
+
+def test_dct_scale_keeps_the_crop_at_least_the_output_size() -> None:
+    assert imagenet.dct_scale(500, 375, 224) == 1
+    assert imagenet.dct_scale(448, 448, 224) == 2
+    assert imagenet.dct_scale(447, 900, 224) == 1
+    assert imagenet.dct_scale(1000, 900, 224) == 4
+    assert imagenet.dct_scale(2000, 1792, 224) == 8
+    assert imagenet.dct_scale(5000, 5000, 224) == 8
+
+
+@pytest.mark.parametrize("decoder", CPU_DECODERS)
+def test_reduced_decode_is_close_to_the_full_decode(tmp_path: Path, decoder: str) -> None:
+    write_big_tree(tmp_path)
+    data = build_data(tree_conf(tmp_path, decoder=decoder))
+    ts = data.train_set
+    full = imagenet.TrainSet(ts.items, ts.size, ts.scale, ts.ratio, ts.resample, decoder,
+                             reduce=False)
+    reduced = 0
+    for index, seed in data.epoch_keys(0, 3, 3) * 4:
+        seed += index  # more distinct crops than one epoch of 9 images gives
+        a, la = ts[(index, seed)]
+        b, lb = full[(index, seed)]
+        assert a.shape == b.shape == (3, 16, 16) and a.dtype == b.dtype == torch.uint8
+        assert la == lb
+        assert (a.float() - b.float()).abs().mean() < 3.0
+        box = imagenet.random_resized_crop_box(
+            *Image.open(ts.items[index][0]).size, np.random.default_rng(seed), ts.scale, ts.ratio)
+        reduced += imagenet.dct_scale(box[2] - box[0], box[3] - box[1], 16) > 1
+    assert reduced >= 10  # the comparison really exercised reduced decodes
+
+
+@pytest.mark.parametrize("decoder", CPU_DECODERS)
+def test_reduced_eval_is_close_to_the_full_decode(tmp_path: Path, decoder: str) -> None:
+    write_big_tree(tmp_path)
+    data = build_data(tree_conf(tmp_path, decoder=decoder, eval_crop_ratio=0.25))  # short 64
+    es = data.eval_set
+    full = imagenet.EvalSet(es.items, es.size, 0.25, es.resample, decoder, reduce=False)
+    for i in range(len(es)):
+        a, b = es[i][0], full[i][0]
+        assert a.shape == b.shape == (3, 16, 16)
+        assert (a.float() - b.float()).abs().mean() < 3.0
+
+
+def test_order_and_crops_depend_only_on_seed_and_epoch_whichever_decoder(tmp_path: Path) -> None:
+    write_big_tree(tmp_path)
+    runs = {d: build_data(tree_conf(tmp_path, decoder=d)) for d in CPU_DECODERS}
+    pil = runs["pil"]
+    keys = pil.epoch_keys(2, 7, 4)
+    assert keys == pil.epoch_keys(2, 7, 4) and keys != pil.epoch_keys(3, 7, 4)
+    ref = list(pil.train_batches(2, 7, 4))
+    for data in runs.values():
+        assert data.epoch_keys(2, 7, 4) == keys
+        out = list(data.train_batches(2, 7, 4))
+        assert len(out) == len(ref) == 2
+        for (x, y), (rx, ry) in zip(out, ref, strict=True):
+            assert torch.equal(y, ry)
+            assert (x.float() - rx.float()).abs().mean() < 1.0  # same boxes, same libjpeg
+
+
+@pytest.mark.skipif("simplejpeg" not in CPU_DECODERS, reason="simplejpeg not installed")
+def test_simplejpeg_hands_what_it_cannot_decode_to_pillow(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    cmyk, png = tmp_path / "cmyk.JPEG", tmp_path / "png.JPEG"
+    smooth_photo(rng, 64, 48).convert("CMYK").save(cmyk, quality=95)
+    smooth_photo(rng, 64, 48).save(png, format="PNG")
+    for path in (cmyk, png):
+        a, sa = imagenet.open_image(str(path), "simplejpeg").decode(2)
+        b, sb = imagenet.open_image(str(path), "pil").decode(2)
+        assert sa == sb and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _no_gpu_stack(monkeypatch: pytest.MonkeyPatch, *, cuda: bool, dali: bool,
+                  simplejpeg: bool) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(imagenet, "_dali_installed", lambda: dali)
+    if not simplejpeg:
+        monkeypatch.setattr(imagenet, "_simplejpeg", lambda: None)
+
+
+@pytest.mark.parametrize(("cuda", "dali", "sj", "expect"), [
+    (True, True, True, "dali"), (True, True, False, "dali"),
+    (True, False, True, "simplejpeg"), (False, True, True, "simplejpeg"),
+    (False, True, False, "pil"), (False, False, False, "pil")])
+def test_auto_decoder(monkeypatch: pytest.MonkeyPatch, cuda: bool, dali: bool, sj: bool,
+                      expect: str) -> None:
+    if sj and "simplejpeg" not in CPU_DECODERS:
+        monkeypatch.setattr(imagenet, "_simplejpeg", lambda: object())
+    _no_gpu_stack(monkeypatch, cuda=cuda, dali=dali, simplejpeg=sj)
+    assert imagenet.resolve_decoder("auto") == expect
+    assert imagenet.resolve_decoder("pil") == "pil"
+
+
+@pytest.mark.parametrize(("cuda", "dali", "sj", "name", "match"), [
+    (True, False, True, "dali", r"nvidia.dali\) is not installed; pip install "
+                                r"--extra-index-url https://pypi.nvidia.com .*data.decoder=auto"),
+    (False, True, True, "dali", "CUDA is not available here; set data.decoder=auto"),
+    (False, False, False, "simplejpeg", "pip install simplejpeg==1.9.0, or set "
+                                        "data.decoder=auto"),
+    (False, False, True, "turbo", "data.decoder must be one of auto, pil, simplejpeg, dali")])
+def test_unavailable_decoder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         cuda: bool, dali: bool, sj: bool, name: str,
+                                         match: str) -> None:
+    _no_gpu_stack(monkeypatch, cuda=cuda, dali=dali, simplejpeg=sj)
+    write_tree(tmp_path)
+    with pytest.raises(UserError, match=match) as err:
+        build_data(tree_conf(tmp_path, decoder=name))
+    assert "\n" not in str(err.value)
+
+
+def test_dali_gets_the_epoch_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wiring only: DALI itself is never run here (no GPU; not on PyPI)."""
+    from sweep.data import dali
+
+    _no_gpu_stack(monkeypatch, cuda=True, dali=True, simplejpeg=True)
+    seen = {}
+
+    def fake(items, **kw):
+        seen.update(kw, items=items)
+        return iter(())
+
+    monkeypatch.setattr(dali, "dali_train_batches", fake)
+    write_tree(tmp_path)
+    data = build_data(tree_conf(tmp_path, workers=3))
+    assert data.decoder == "dali" and data.eval_set.decoder in CPU_DECODERS
+    assert list(data.train_batches(1, 5, 4)) == []
+    keys = data.epoch_keys(1, 5, 4)
+    assert seen["items"] == [data.train_set.items[i] for i, _ in keys]
+    assert (seen["batch_size"], seen["size"], seen["threads"]) == (4, 16, 3)
+    assert seen["scale"] == (0.08, 1.0)
+    first = seen["seed"]
+    list(data.train_batches(1, 5, 4))
+    assert seen["seed"] == first
+    list(data.train_batches(2, 5, 4))
+    assert seen["seed"] != first

@@ -23,7 +23,8 @@ COMMON = {"name", "root", "image_size", "num_classes", "batch_size", "eval_batch
 KEYS = {
     "synthetic": COMMON | {"train_size", "test_size"},
     "cifar10": COMMON,
-    "imagenet": COMMON | {"crop_scale", "crop_ratio", "eval_crop_ratio", "interpolation"},
+    "imagenet": COMMON | {"crop_scale", "crop_ratio", "eval_crop_ratio", "interpolation",
+                          "decoder"},
 }
 
 
@@ -113,4 +114,5 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
     return ImageFolderData(root=c["root"], num_classes=num_classes, image_size=image_size,
                            workers=c["workers"], crop_scale=scale,
                            crop_ratio=_pair(c, "crop_ratio"), eval_crop_ratio=float(ratio),
-                           interpolation=str(c["interpolation"]), mean=mean, std=std)
+                           interpolation=str(c["interpolation"]), mean=mean, std=std,
+                           decoder=c["decoder"])

@@ -18,6 +18,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 # The random streams of an epoch: data order is (seed, epoch); the others add a number.
 STREAM_CROPS = 1  # per-image crop seeds of loaders that crop while decoding
 STREAM_AUGMENT = 2  # batch augmentation on the training device
+STREAM_DALI = 3  # the seed of a GPU (DALI) decoding pipeline
 
 
 def epoch_seed(seed: int, epoch: int, *extra: int) -> int:

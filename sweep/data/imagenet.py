@@ -1,15 +1,24 @@
 """ImageNet-style folder-per-class JPEG trees (``root/train/<class>/*.JPEG``,
-``root/val/<class>/*.JPEG``), decoded with Pillow in DataLoader workers.
+``root/val/<class>/*.JPEG``), decoded in DataLoader workers (Pillow or simplejpeg) or on
+the GPU (NVIDIA DALI, ``sweep.data.dali``), chosen by ``data.decoder``.
 
 Training crops are RandomResizedCrop (the torchvision/timm algorithm, reimplemented on
 PIL because no CPU torchvision build exists here); evaluation is resize-then-centre-crop.
 Flip, AutoAugment, normalisation and mixing run batched on the training device
 (``sweep.augment``). Each training sample carries its own seed drawn from (seed, epoch),
 so the order *and* every crop of an epoch are reproducible whatever the worker count.
+
+The crop box is drawn from the image's header size, in original-image coordinates,
+*before* any pixel is decoded; the JPEG is then decoded at the smallest DCT scale
+(1/2, 1/4, 1/8) that still leaves the box at least ``image_size`` pixels on each side,
+and the box is scaled to match. So the box depends only on (seed, epoch) whichever CPU
+decoder runs, and the reduced decode never upsamples what a full decode would not.
+libjpeg-turbo decodes at 1/s in far less time than at full size (``bench/bench_jpeg.py``).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -20,13 +29,20 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from sweep.data.base import STREAM_CROPS, Batch, Data, epoch_generator
+from sweep.data.base import STREAM_CROPS, STREAM_DALI, Batch, Data, epoch_generator, epoch_seed
+from sweep.data.dali import FIX as DALI_FIX
 from sweep.errors import UserError
 
 EXTENSIONS = (".jpeg", ".jpg", ".png")
 LAYOUT = ("expected data.root/train/<class>/*.JPEG and data.root/val/<class>/*.JPEG "
           "(one folder per class, the same class names in both)")
 RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+# data.decoder: auto picks dali on a CUDA machine with DALI installed, else the fastest
+# CPU decoder importable here (simplejpeg, else Pillow).
+DECODERS = ("auto", "pil", "simplejpeg", "dali")
+CPU_DECODERS = ("pil", "simplejpeg")
+DCT_SCALES = (8, 4, 2)  # the reductions libjpeg applies in the IDCT, largest first
+SIMPLEJPEG_FIX = "pip install simplejpeg==1.9.0, or set data.decoder=auto"
 
 Item = tuple[str, int]
 
@@ -74,12 +90,136 @@ def _images(split: Path, classes: Sequence[str], index: dict[str, int],
     return items
 
 
-def _open(path: str) -> Image.Image:
+def _decode_error(path: str, e: BaseException) -> UserError:
+    return UserError(f"cannot decode image {path} ({e}); replace or delete it")
+
+
+_BAD = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def dct_scale(width: int, height: int, size: int) -> int:
+    """The largest s in (8, 4, 2) with a ``width`` x ``height`` region still at least
+    ``size`` pixels on each side after decoding at 1/s; 1 when none is."""
+    for s in DCT_SCALES:
+        if width >= size * s and height >= size * s:
+            return s
+    return 1
+
+
+def _reduced_by(full: tuple[int, int], got: tuple[int, int]) -> int:
+    """Which 1/s decode produced ``got`` from ``full`` (libjpeg rounds sizes up)."""
+    for s in (1, *DCT_SCALES):
+        if got == (-(-full[0] // s), -(-full[1] // s)):
+            return s
+    raise RuntimeError(f"a decode of a {full} image gave {got}, not a 1/s reduction")
+
+
+class PilFile:
+    """An image opened with Pillow: its size is read from the header; ``decode(s)``
+    decodes it to RGB, at 1/s through ``Image.draft`` when it is a JPEG."""
+
+    def __init__(self, path: str, fp: io.BytesIO | None = None) -> None:
+        self.path = path
+        try:
+            self.im = Image.open(fp if fp is not None else path)
+        except _BAD as e:
+            raise _decode_error(path, e) from None
+        self.size: tuple[int, int] = self.im.size
+
+    def decode(self, s: int = 1) -> tuple[Image.Image, int]:
+        """(RGB image, the reduction s actually applied)."""
+        im = self.im
+        try:
+            if s > 1 and im.format == "JPEG":
+                im.draft("RGB", (self.size[0] // s, self.size[1] // s))
+            out = im.convert("RGB")
+        except _BAD as e:
+            raise _decode_error(self.path, e) from None
+        finally:
+            im.close()
+        return out, _reduced_by(self.size, out.size)
+
+
+class TurboFile:
+    """A JPEG decoded by simplejpeg (libjpeg-turbo's TurboJPEG API, scaled decoding).
+    Anything it cannot turn into RGB (PNG, CMYK, a recoverable libjpeg warning) goes to
+    Pillow, so both decoders accept and reject the same files."""
+
+    def __init__(self, path: str, simplejpeg: object) -> None:
+        self.path, self.sj = path, simplejpeg
+        try:
+            with open(path, "rb") as f:
+                self.data = f.read()
+        except OSError as e:
+            raise _decode_error(path, e) from None
+        self.pil: PilFile | None = None
+        try:
+            h, w, colour, _ = self.sj.decode_jpeg_header(self.data)  # type: ignore[attr-defined]
+            if colour not in ("YCbCr", "Gray"):
+                raise ValueError(colour)
+            self.size = (int(w), int(h))
+        except ValueError:
+            self.pil = PilFile(path, io.BytesIO(self.data))
+            self.size = self.pil.size
+
+    def decode(self, s: int = 1) -> tuple[Image.Image, int]:
+        if self.pil is None:
+            w, h = self.size
+            try:
+                arr = self.sj.decode_jpeg(  # type: ignore[attr-defined]
+                    self.data, colorspace="RGB", min_width=-(-w // s), min_height=-(-h // s),
+                    min_factor=s)
+                im = Image.fromarray(arr)
+                return im, _reduced_by(self.size, im.size)
+            except (ValueError, RuntimeError):
+                self.pil = PilFile(self.path, io.BytesIO(self.data))
+        return self.pil.decode(s)
+
+
+def _simplejpeg() -> object | None:
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise UserError(f"cannot decode image {path} ({e}); replace or delete it") from None
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
+
+
+def _dali_installed() -> bool:
+    """Whether nvidia.dali imports (a wheel built for another CUDA fails here, not later)."""
+    try:
+        import nvidia.dali  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def resolve_decoder(name: object) -> str:
+    """``data.decoder`` to a concrete decoder, or one UserError line naming the fix."""
+    if name not in DECODERS:
+        raise UserError(f"data.decoder must be one of {', '.join(DECODERS)}, got {name!r}")
+    if name == "auto":
+        if torch.cuda.is_available() and _dali_installed():
+            return "dali"
+        return "simplejpeg" if _simplejpeg() is not None else "pil"
+    if name == "simplejpeg" and _simplejpeg() is None:
+        raise UserError(f"data.decoder=simplejpeg but simplejpeg is not installed; "
+                        f"{SIMPLEJPEG_FIX}")
+    if name == "dali":
+        if not _dali_installed():
+            raise UserError(f"data.decoder=dali but NVIDIA DALI (nvidia.dali) is not "
+                            f"installed; {DALI_FIX}")
+        if not torch.cuda.is_available():
+            raise UserError("data.decoder=dali decodes on the GPU but CUDA is not available "
+                            "here; set data.decoder=auto (or pil / simplejpeg)")
+    return str(name)
+
+
+def open_image(path: str, decoder: str) -> PilFile | TurboFile:
+    if decoder == "simplejpeg":
+        sj = _simplejpeg()
+        if sj is not None:
+            return TurboFile(path, sj)
+    return PilFile(path)
 
 
 def _to_tensor(im: Image.Image) -> torch.Tensor:
@@ -115,12 +255,16 @@ def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
 
 
 class TrainSet(Dataset):
-    """Indexed by (image index, sample seed): the crop depends only on that seed."""
+    """Indexed by (image index, sample seed): the crop depends only on that seed.
+
+    ``reduce=False`` decodes every image at full size (the original path, kept for the
+    benchmark and the tests that compare against it)."""
 
     def __init__(self, items: Sequence[Item], size: int, scale: tuple[float, float],
-                 ratio: tuple[float, float], resample: Image.Resampling) -> None:
+                 ratio: tuple[float, float], resample: Image.Resampling,
+                 decoder: str = "pil", reduce: bool = True) -> None:
         self.items, self.size, self.scale, self.ratio = items, size, scale, ratio
-        self.resample = resample
+        self.resample, self.decoder, self.reduce = resample, decoder, reduce
 
     def __len__(self) -> int:
         return len(self.items)
@@ -128,19 +272,24 @@ class TrainSet(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, seed = key
         path, label = self.items[index]
-        im = _open(path)
-        box = random_resized_crop_box(im.width, im.height, np.random.default_rng(seed),
-                                      self.scale, self.ratio)
-        im = im.resize((self.size, self.size), self.resample, box=box)
+        f = open_image(path, self.decoder)
+        box = random_resized_crop_box(*f.size, np.random.default_rng(seed), self.scale,
+                                      self.ratio)
+        s = dct_scale(box[2] - box[0], box[3] - box[1], self.size) if self.reduce else 1
+        im, s = f.decode(s)
+        fbox = box if s == 1 else tuple(v / s for v in box)
+        im = im.resize((self.size, self.size), self.resample, box=fbox)
         return _to_tensor(im), label
 
 
 class EvalSet(Dataset):
-    """Resize the short side to size / crop_ratio, then take the centred size x size."""
+    """Resize the short side to size / crop_ratio, then take the centred size x size.
+    The decode is reduced only while the short side stays >= size / crop_ratio."""
 
     def __init__(self, items: Sequence[Item], size: int, crop_ratio: float,
-                 resample: Image.Resampling) -> None:
+                 resample: Image.Resampling, decoder: str = "pil", reduce: bool = True) -> None:
         self.items, self.size, self.resample = items, size, resample
+        self.decoder, self.reduce = decoder, reduce
         self.short = int(round(size / crop_ratio))
 
     def __len__(self) -> int:
@@ -148,13 +297,17 @@ class EvalSet(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.items[index]
-        im = _open(path)
-        w, h = im.size
+        f = open_image(path, self.decoder)
+        w, h = f.size
         if w <= h:
             nw, nh = self.short, int(self.short * h / w)
         else:
             nw, nh = int(self.short * w / h), self.short
-        im = im.resize((nw, nh), self.resample)
+        im, s = f.decode(dct_scale(min(w, h), min(w, h), self.short) if self.reduce else 1)
+        if s == 1:
+            im = im.resize((nw, nh), self.resample)
+        else:
+            im = im.resize((nw, nh), self.resample, box=(0.0, 0.0, w / s, h / s))
         left, top = int(round((nw - self.size) / 2)), int(round((nh - self.size) / 2))
         im = im.crop((left, top, left + self.size, top + self.size))
         return _to_tensor(im), label
@@ -182,7 +335,9 @@ class ImageFolderData(Data):
     def __init__(self, *, root: str | None, num_classes: int, image_size: int, workers: int,
                  crop_scale: tuple[float, float], crop_ratio: tuple[float, float],
                  eval_crop_ratio: float, interpolation: str,
-                 mean: tuple[float, ...], std: tuple[float, ...], name: str = "imagenet") -> None:
+                 mean: tuple[float, ...], std: tuple[float, ...], decoder: str = "auto",
+                 name: str = "imagenet") -> None:
+        decoder = resolve_decoder(decoder)
         classes, train, val = scan(root)
         if len(classes) != num_classes:
             raise UserError(f"{root}/train has {len(classes)} class folders but "
@@ -195,23 +350,41 @@ class ImageFolderData(Data):
                          train_size=len(train), test_size=len(val), mean=mean, std=std)
         self.classes = classes
         self.workers = workers
+        self.decoder = decoder
+        # DALI decodes the training crops on the GPU; evaluation (resize + centre crop,
+        # a few seconds per epoch) stays on the fastest CPU decoder.
+        cpu = decoder if decoder in CPU_DECODERS else (
+            "simplejpeg" if _simplejpeg() is not None else "pil")
         resample = RESAMPLE[interpolation]
-        self.train_set = TrainSet(train, image_size, crop_scale, crop_ratio, resample)
-        self.eval_set = EvalSet(val, image_size, eval_crop_ratio, resample)
+        self.train_set = TrainSet(train, image_size, crop_scale, crop_ratio, resample, cpu)
+        self.eval_set = EvalSet(val, image_size, eval_crop_ratio, resample, cpu)
+        self.interpolation = interpolation
 
     def _loader(self, dataset: Dataset, generator: torch.Generator | None,
                 **kwargs: object) -> DataLoader:
         return DataLoader(dataset, num_workers=self.workers, collate_fn=collate,
                           generator=generator, **kwargs)
 
-    def train_batches(self, epoch: int, seed: int, batch_size: int) -> Iterator[Batch]:
-        steps = self.steps_per_epoch(batch_size)
+    def epoch_keys(self, epoch: int, seed: int, batch_size: int) -> list[tuple[int, int]]:
+        """(image index, sample seed) for every sample of the epoch, in order: the whole
+        of an epoch's randomness, a function of (seed, epoch) only."""
+        n = self.steps_per_epoch(batch_size) * batch_size
         g = epoch_generator(seed, epoch)
-        n = steps * batch_size
         order = torch.randperm(self.train_size, generator=g)[:n].tolist()
         seeds = torch.randint(0, 2**62, (n,), generator=g).tolist()
-        keys = list(zip(order, seeds, strict=True))
-        batches = [keys[i:i + batch_size] for i in range(0, n, batch_size)]
+        return list(zip(order, seeds, strict=True))
+
+    def train_batches(self, epoch: int, seed: int, batch_size: int) -> Iterator[Batch]:
+        keys = self.epoch_keys(epoch, seed, batch_size)
+        if self.decoder == "dali":
+            from sweep.data.dali import dali_train_batches
+
+            ts = self.train_set
+            return dali_train_batches(
+                [ts.items[i] for i, _ in keys], seed=epoch_seed(seed, epoch, STREAM_DALI),
+                batch_size=batch_size, size=self.image_size, scale=ts.scale,
+                ratio=ts.ratio, threads=max(1, self.workers), interpolation=self.interpolation)
+        batches = [keys[i:i + batch_size] for i in range(0, len(keys), batch_size)]
         # The loader's own generator only seeds the workers' global RNGs, which no
         # transform here reads; it is fixed anyway so nothing can depend on the clock.
         loader = self._loader(self.train_set, epoch_generator(seed, epoch, STREAM_CROPS),
