@@ -17,7 +17,7 @@ import pandas as pd
 from analysis import stats
 
 EVALUATOR = "PedAnovaImportanceEvaluator"
-MAX_TRIALS = 2000  # per arm: the cost cap (100,000-row results stay under 10 s)
+MAX_TRIALS = 1000  # per arm: the cost cap (100,000-row results stay under 10 s)
 MIN_TRIALS = 4
 
 

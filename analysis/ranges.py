@@ -15,7 +15,9 @@ import pandas as pd
 from analysis import stats
 
 TOP = 0.25
-N_RESAMPLES = 200  # bootstrap resamples per arm, shared by its three parameters
+N_RESAMPLES = 200  # bootstrap resamples per arm, shared by its three parameters; fewer
+MAX_DRAWS = 1_500_000  # (down to MIN_RESAMPLES) when resamples x trials would exceed this
+MIN_RESAMPLES = 100
 PARAMS = ("lr", "wd", "lrwd")  # lrwd = lr * wd
 
 
@@ -37,6 +39,7 @@ def _bootstrap_ends(values: np.ndarray, errors: np.ndarray, rng: np.random.Gener
     95% percentile intervals of the range's ends over resamples."""
     n = len(errors)
     k = top_count(n)
+    n_resamples = min(n_resamples, max(MIN_RESAMPLES, MAX_DRAWS // n))  # the cost cap
     idx = rng.integers(0, n, (n_resamples, n))
     best = np.take_along_axis(idx, np.argpartition(errors[idx], k - 1, axis=1)[:, :k], 1)
     chosen = values[best]  # (resamples, k, P)

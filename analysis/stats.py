@@ -22,7 +22,9 @@ WITHIN = E.WITHIN
 AUC_UPTO = E.AUC_UPTO
 MAX_STEPS = 2000  # EDF steps kept per curve in edf.csv and the figures
 LRWD = "lr_wd"  # the study whose trials are random lr/wd draws: EDFs describe it
-N_RESAMPLES = 999  # bootstrap resamples for the within-4 difference
+N_RESAMPLES = 999  # bootstrap resamples for the within-4 difference; fewer (down to
+MIN_RESAMPLES = 200  # MIN_RESAMPLES) when resamples x trials would exceed MAX_DRAWS
+MAX_DRAWS = 5_000_000
 N_BEST_RESAMPLES = 200  # bootstrap resamples for the interval of a group's best
 # Stems compared, (reference, other): ViT_P vs ViT_C, and ViT_C vs the RegNetY baseline.
 PAIRS = (("patchify", "conv"), ("conv", "cnn"))
@@ -141,12 +143,14 @@ def within_diff_ci(delta_a: np.ndarray, delta_b: np.ndarray, n_resamples: int = 
     """
     if min(len(delta_a), len(delta_b)) < 2:
         return float("nan"), float("nan")
+    size = len(delta_a) + len(delta_b)
+    n_resamples = min(n_resamples, max(MIN_RESAMPLES, MAX_DRAWS // size))  # the cost cap
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # all-equal samples: the CI is that one value
         res = stats.bootstrap((delta_a, delta_b), _within_diff, n_resamples=n_resamples,
                               confidence_level=confidence, method="percentile",
                               vectorized=True, paired=paired, rng=seed,
-                              batch=max(1, 1_000_000 // (len(delta_a) + len(delta_b))))
+                              batch=max(1, 1_000_000 // size))
     ci = res.confidence_interval
     return float(ci.low), float(ci.high)
 

@@ -392,7 +392,7 @@ def test_importance_matches_optuna(example):
     assert row["evaluator"] == "PedAnovaImportanceEvaluator" and row["n_used"] == len(g)
     assert row["importance_lr"] == pytest.approx(ref["lr"])
     assert row["importance_wd"] == pytest.approx(ref["wd"])
-    assert len(table) == 12 and importance.MAX_TRIALS <= 2000
+    assert len(table) == 12 and importance.MAX_TRIALS <= 1000
 
 
 def test_sentences_follow_the_data():
