@@ -151,6 +151,12 @@ def make_trials(
         "error": np.minimum(ema + 0.2, CHANCE_ERROR), "ema_error": ema, "best_error": best,
         "wall_s": np.round(ep * flops[:, 0] * 30 * rng.uniform(0.9, 1.1, total), 1),
     })
+    return _damage(frame, diverged, n_unfinished, n_nan_diverged, seed)[TRIAL_COLUMNS]
+
+
+def _damage(frame: pd.DataFrame, diverged: np.ndarray, n_unfinished: int,
+            n_nan_diverged: int, seed: int) -> pd.DataFrame:
+    """What a running or crashed writer leaves: unfinished rows, diverged rows without errors."""
     if n_nan_diverged:
         idx = np.flatnonzero(diverged)[:n_nan_diverged]
         frame.loc[idx, ["error", "ema_error", "best_error"]] = np.nan
@@ -161,7 +167,7 @@ def make_trials(
         extra["diverged"] = False
         extra[["error", "ema_error", "best_error", "wall_s"]] = np.nan
         frame = pd.concat([frame, extra], ignore_index=True)
-    return frame[TRIAL_COLUMNS]
+    return frame
 
 
 def make_curves(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

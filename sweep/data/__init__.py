@@ -102,6 +102,11 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
         train, test = cifar10.load(c["root"])
         return TensorData(name=name, train=train, test=test, num_classes=10, mean=mean, std=std)
 
+    return _imagenet(c, num_classes=num_classes, image_size=image_size, mean=mean, std=std)
+
+
+def _imagenet(c: dict[str, Any], *, num_classes: int, image_size: int,
+              mean: tuple[float, ...], std: tuple[float, ...]) -> Data:
     from sweep.data.imagenet import ImageFolderData
 
     ratio = c["eval_crop_ratio"]
