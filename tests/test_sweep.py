@@ -239,3 +239,22 @@ def test_dead_worker_is_retried_from_its_checkpoint(tmp_path):
     assert len(trials) == 2 and (trials.status == "done").all()
     # The retried trial resumed from its last epoch: every epoch once, none lost.
     assert sorted(curves.groupby("trial_id").epoch.apply(sorted).tolist()) == [[1, 2, 3, 4]] * 2
+
+
+def test_cnn_twin_is_the_third_curve_of_a_real_sweep(cli, tmp_path):
+    """The CPU ViT pair and the CPU RegNetY twin in one paired lr/wd sweep: the analysis
+    draws three EDF curves in the tiny panel and compares ViT_C with the CNN too."""
+    args = [a for a in sweep_args(tmp_path) if a != "analyze=false"]
+    cli("sweep.run", *args, "sweep.models=[vitp_tiny,vitc_tiny,regnety_tiny]",
+        "sweep.optimizers=[adamw]", "sweep.n=5", "schedule.epochs=1", "sweep.name=cnn",
+        INTERVAL)
+    folder = tmp_path / "cnn"
+    trials, _ = read(folder)
+    assert len(trials) == 15 and (trials.status == "done").all()
+    assert set(trials.stem) == {"patchify", "conv", "cnn"} and set(trials["size"]) == {"tiny"}
+    edf = pd.read_csv(folder / "analysis" / "edf.csv")
+    tiny = edf[edf["size"] == "tiny"]
+    assert set(tiny.stem) == {"patchify", "conv", "cnn"} and (tiny.n == 5).all()
+    ks = pd.read_csv(folder / "analysis" / "ks.csv")
+    assert set(zip(ks.stem_a, ks.stem_b, strict=True)) == {("patchify", "conv"), ("conv", "cnn")}
+    assert (folder / "analysis" / "edf_delta.png").exists()
