@@ -95,6 +95,29 @@ def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
     assert again == out  # same sweep config, same trials
 
 
+def test_paired_draws_two_models_two_optimizers(cli, tmp_path):
+    """Every group's sample k is the same unit-square point: the two stems get identical
+    (lr, wd) at each k, the two optimizers the same quantiles of their own ranges; a
+    larger n keeps the first draws; sobol is a sampler too."""
+    def plan(*extra: str) -> pd.DataFrame:
+        out = cli("sweep.run", *sweep_args(tmp_path, "dry_run=true",
+                                           "sweep.optimizers=[adamw,sgd]", *extra)).stdout
+        rows = [ln.split() for ln in out.splitlines()[2:-1]]
+        frame = pd.DataFrame(rows, columns=["group", "sample", "lr", "wd", "epochs", "seed",
+                                            "pmac"])
+        frame[["model", "optimizer"]] = frame.group.str.split("-", expand=True)
+        return frame.astype({"sample": int, "lr": float, "wd": float})
+
+    four = plan("sweep.n=4")
+    assert len(four) == 16 and sorted(set(four["sample"])) == [0, 1, 2, 3]
+    for _, same in four.groupby(["optimizer", "sample"]):
+        assert same.lr.nunique() == 1 and same.wd.nunique() == 1 and len(same) == 2
+    eight = plan("sweep.n=8")
+    pd.testing.assert_frame_equal(eight[eight["sample"] < 4].reset_index(drop=True), four)
+    sobol = plan("sweep.n=4", "sweep.sampler=sobol")
+    assert not sobol[["lr", "wd"]].equals(four[["lr", "wd"]])
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("sweep=grid", "unknown sweep 'grid'"),
     ("sweep.interval={lr:[1e-2,1e-3],wd:[0.1,0.2]}", "inverted"),
