@@ -1,7 +1,7 @@
 """EDF maths: the empirical distribution of a group's errors, its DKW band, Δerror and the
 numbers read off a Δ-EDF (fraction within k points, area under the curve).
 
-Definitions follow PAPER.md: a group's EDF is F(e) = fraction of its trials with error < e;
+Definitions follow docs/PROTOCOL.md: a group's EDF is F(e) = fraction of its trials with error < e;
 Δerror is a trial's error minus its group's best. ``scipy.stats.ecdf`` does the work so the
 numbers match what a reviewer recomputes.
 
@@ -55,7 +55,7 @@ def ecdf(values: np.ndarray, confidence: float = CONFIDENCE) -> Edf:
 
 
 def fraction_below(values: np.ndarray, x: float | np.ndarray) -> np.ndarray:
-    """PAPER.md's F(x): the fraction of ``values`` strictly below ``x``."""
+    """docs/PROTOCOL.md's F(x): the fraction of ``values`` strictly below ``x``."""
     ordered = np.sort(np.asarray(values, dtype=float))
     return np.searchsorted(ordered, x, side="left") / len(ordered)
 

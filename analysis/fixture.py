@@ -22,7 +22,7 @@ from sweep.columns import CURVE_COLUMNS, STUDIES, TRIAL_COLUMNS
 CHANCE_ERROR = 99.9  # 1000 classes
 SAMPLED = ("lr_wd", "tune")  # studies with a paired draw index ``sample``
 
-# Tuned lr/wd (PAPER.md, batch 2048) and the lr/wd study's log-uniform intervals, per
+# Tuned lr/wd (docs/PROTOCOL.md, batch 2048) and the lr/wd study's log-uniform intervals, per
 # optimizer for the ViTs and separately for the CNN baseline.
 TUNED = {"adamw": (2.0e-3, 0.20), "sgd": (1.9, 1.3e-5)}
 INTERVAL = {"adamw": ((2.5e-4, 8.0e-3), (0.02, 0.8)), "sgd": ((0.1, 3.2), (4.0e-6, 1.2e-4))}
