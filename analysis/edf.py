@@ -55,7 +55,7 @@ def ecdf(values: np.ndarray, confidence: float = CONFIDENCE) -> Edf:
 
 
 def fraction_below(values: np.ndarray, x: float | np.ndarray) -> np.ndarray:
-    """docs/PROTOCOL.md's F(x): the fraction of ``values`` strictly below ``x``."""
+    """The paper's F(x): the fraction of ``values`` strictly below ``x``."""
     ordered = np.sort(np.asarray(values, dtype=float))
     return np.searchsorted(ordered, x, side="left") / len(ordered)
 

@@ -146,7 +146,7 @@ def _edf_panel(ax: Axes, cell: pd.DataFrame, keys: list[str], x: str, lo: float,
 
 def edf_figure(curves: pd.DataFrame, frame: pd.DataFrame, keys: list[str],
                x: str = "delta") -> Figure | None:
-    """EDF panels (docs/PROTOCOL.md Fig. 4/5 bottom row) of the lr/wd study with 95% DKW bands.
+    """EDF panels (the paper's Fig. 4/5 bottom row) of the lr/wd study with 95% DKW bands.
 
     One column per model size, one row per optimizer (and other setting), one curve per
     model (ViT_P, ViT_C, CNN). ``x`` is "delta" (Δerror) or "error". The x axis holds every
@@ -238,7 +238,7 @@ def _hparam_row(axes: np.ndarray, cell: pd.DataFrame, top_cell: pd.DataFrame,
 
 
 def hparam_figure(frame: pd.DataFrame, keys: list[str], seed: int = 0) -> Figure | None:
-    """Error vs lr, wd and lr·wd on log axes (docs/PROTOCOL.md Fig. 4 top row), each model's best
+    """Error vs lr, wd and lr·wd on log axes (the paper's Fig. 4 top row), each model's best
     marked with a star.
 
     Trials of lr/wd and tune studies, one row per optimizer (and other setting); colour is
@@ -379,7 +379,7 @@ def optimizer_gap_figure(gap: pd.DataFrame, frame: pd.DataFrame) -> Figure | Non
 
 
 def training_length_figure(lengths: pd.DataFrame, frame: pd.DataFrame) -> Figure | None:
-    """Gap to the longest schedule vs epochs (docs/PROTOCOL.md study 3), one line per model (ViTs
+    """Gap to the longest schedule vs epochs (the paper's study 3), one line per model (ViTs
     and CNN, colour = stem, style = size)."""
     if lengths.empty:
         return None
