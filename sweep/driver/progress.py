@@ -10,8 +10,9 @@ started), over the number of trials that run at once.
 
 from __future__ import annotations
 
+import io
 import math
-import shutil
+import os
 import statistics
 import sys
 from collections.abc import Iterable
@@ -112,8 +113,7 @@ class Progress:
         line = self.line(trials, curves)
         if self.tty:
             if line != self._last_line:
-                width = shutil.get_terminal_size((120, 24)).columns
-                self._write(CLEAR + line[: max(20, width - 1)])
+                self._write(CLEAR + line[: self._width() - 1])
         elif ended > self._finished:
             self._write(line + "\n")
         self._finished = max(self._finished, ended)
@@ -127,6 +127,15 @@ class Progress:
         else:
             self._write(line.replace("] ", "] finished: ", 1) + "\n")
         self._last_line = line
+
+    def _width(self) -> int:
+        """The terminal's columns, so the line never wraps (a wrapped line is not
+        rewritten in place); unknown or zero: no limit."""
+        try:
+            cols = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            cols = 0
+        return cols if cols >= 20 else 10_000
 
     def _write(self, text: str) -> None:
         try:
