@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweep.driver import spec
+from sweep.driver import spec, trackers
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
 from sweep.engine.config import compose, load_model
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.dry_run:
             print_plan(experiments, cfg, name)
             return 0
+        trackers.check(cfg)  # a tracker asked for but not installed: one line, nothing run
         train_images(cfg.data, strict=True)  # a missing or malformed dataset fails here, once
         spec.save(cfg, folder, starts)
     except UserError as e:

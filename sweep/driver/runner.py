@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from sweep.driver import trackers
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
 from sweep.engine import tuned
@@ -40,7 +41,8 @@ def trial_dirname(trial) -> str:
 
 
 def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfig,
-                   max_retries: int, callback: ResultsWriter) -> None:
+                   max_retries: int, callback: ResultsWriter,
+                   loggers: list | None = None) -> None:
     """One Ray Tune experiment; restored from its folder when it exists."""
     from ray import tune
 
@@ -64,7 +66,8 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
                 trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=experiment.name, storage_path=storage, callbacks=[callback], verbose=0,
+                name=experiment.name, storage_path=storage, callbacks=[callback, *(loggers or [])],
+                verbose=0,
                 failure_config=tune.FailureConfig(max_failures=max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
@@ -117,9 +120,11 @@ def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder:
         print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
               f"-> {folder}", file=sys.stderr)
         writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
+        loggers = trackers.callbacks(cfg, name, folder)
         for experiment in experiments:
             run_experiment(experiment, storage=storage, resources=cfg.resources,
-                           max_retries=int(cfg.sweep.max_retries), callback=writer)
+                           max_retries=int(cfg.sweep.max_retries), callback=writer,
+                           loggers=loggers)
     except KeyboardInterrupt:
         print(f"interrupted: results so far are in {folder}; run the same command to resume",
               file=sys.stderr)
