@@ -30,6 +30,8 @@ from sweep.engine.trainer import Log, OnEpoch, resolve_device, run_trial
 from sweep.errors import UserError
 
 SPEC = "ddp.json"
+READY = "ddp.ready"  # ddp.ready.<rank>: a worker imported and is about to join
+STARTUP_S = 600  # how long rank 0 waits for its workers to start
 
 
 def trial_workers(resources: DictConfig | dict | None) -> int:
@@ -81,17 +83,28 @@ def run_parallel(cfg: DictConfig, *, lr: float, wd: float, workdir: Path, world:
     spec.write_text(json.dumps({"cfg": OmegaConf.to_container(cfg, resolve=True), "lr": lr,
                                 "wd": wd, "workdir": str(workdir), "world": world,
                                 "port": port, "parent": os.getpid()}))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for old in workdir.glob(f"{READY}.*"):
+        old.unlink()
+    # The workers import this very package, wherever the trial's working directory is
+    # (Ray Tune runs a trial in its trial folder).
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
     children = [subprocess.Popen([sys.executable, "-m", "sweep.engine.distributed", str(spec),
-                                  str(rank)], env=env, cwd=os.getcwd())
+                                  str(rank)], env=env, cwd=root)
                 for rank in range(1, world)]
     try:
+        _wait_ready(children, workdir)
         _init(0, world, port, cfg.device)
         try:
             return run_trial(cfg, lr=lr, wd=wd, workdir=workdir, on_epoch=on_epoch, log=log,
                              rank=0, world=world)
         finally:
             dist.destroy_process_group()
+    except BaseException:
+        for child in children:  # a failed or interrupted rank 0 ends its workers now
+            child.kill()
+        raise
     finally:
         for child in children:
             try:
@@ -99,6 +112,23 @@ def run_parallel(cfg: DictConfig, *, lr: float, wd: float, workdir: Path, world:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def _wait_ready(children: list[subprocess.Popen], workdir: Path) -> None:
+    """Wait until every worker has started, failing at once when one exits instead (the
+    process group's rendezvous would wait for it for its whole timeout)."""
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        for rank, child in enumerate(children, start=1):
+            if child.poll() is not None:
+                raise RuntimeError(f"data-parallel worker {rank} exited with status "
+                                   f"{child.returncode} before joining (its stderr is the "
+                                   "trial's)")
+        if all((workdir / f"{READY}.{r}").exists() for r in range(1, len(children) + 1)):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"data-parallel workers did not start in {STARTUP_S} s")
+        time.sleep(0.2)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -115,6 +145,7 @@ def worker_main(spec_path: str, rank: int) -> int:
     spec = json.loads(Path(spec_path).read_text())
     _exit_with_parent(int(spec["parent"]))
     cfg = OmegaConf.create(spec["cfg"])
+    (Path(spec["workdir"]) / f"{READY}.{rank}").touch()
     _init(rank, int(spec["world"]), int(spec["port"]), cfg.device)
     try:
         run_trial(cfg, lr=float(spec["lr"]), wd=float(spec["wd"]),
