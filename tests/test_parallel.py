@@ -74,3 +74,25 @@ def test_two_gloo_workers_equal_one_worker_accumulating(tmp_path):
     for k, v in a["ema"].items():
         torch.testing.assert_close(b["ema"][k], v, rtol=1e-4, atol=1e-5)
     json.dumps(two["history"])  # plain data, as results.json needs
+
+
+def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
+    """Two trials of two gloo workers each, through `python -m sweep.run`; each trial's
+    result is the one-process result of the same micro-batches accumulated."""
+    import pandas as pd
+
+    cli("sweep.run", "data.train_size=256", "data.test_size=64", "data.batch_size=64",
+        "ray.num_cpus=4", "ray.object_store_memory=100000000", "analyze=false",
+        f"results={tmp_path}", "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]",
+        "sweep.n=2", "schedule.epochs=1", "sweep.name=ddp", "resources.workers_per_trial=2",
+        "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}")
+    trials = pd.read_csv(tmp_path / "ddp" / "trials.csv")
+    assert len(trials) == 2 and (trials.status == "done").all()
+    row = trials.iloc[0]
+    cfg = compose("train", ["model=vitp_tiny", "data.train_size=256", "data.test_size=64",
+                            "data.batch_size=64", "data.micro_batch=32", "schedule.epochs=1",
+                            "threads=1"])
+    one = run_trial(cfg, lr=float(row.lr), wd=float(row.wd), workdir=tmp_path / "one",
+                    log=None)
+    assert row.ema_error == pytest.approx(one["ema_error"])
+    assert row.error == pytest.approx(one["error"])
