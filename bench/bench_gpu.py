@@ -75,7 +75,6 @@ def train_step_rate(name: str, *, batch: int, steps: int, compile: bool) -> tupl
     torch.cuda.synchronize()
     rate = batch * steps / (time.perf_counter() - t)
     macs = arch.complexity(spec, image_size=cfg.image_size, num_classes=cfg.num_classes).flops
-    del model, forward, opt
     torch.cuda.empty_cache()
     return rate, rate * 3 * macs * 2 / 1e12
 

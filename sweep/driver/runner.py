@@ -45,7 +45,6 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
     from ray import tune
 
     from sweep.driver.trainable import train_trial
-
     from sweep.engine.distributed import trial_workers
 
     # A data-parallel trial (workers > 1) holds cpus_per_trial per worker and its GPUs.
