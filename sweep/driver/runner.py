@@ -47,9 +47,13 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
     from ray import tune
 
     from sweep.driver.trainable import train_trial
+    from sweep.engine.distributed import trial_workers
 
+    # A data-parallel trial (workers > 1) holds cpus_per_trial per worker and its GPUs.
+    workers = trial_workers(resources)
     trainable = tune.with_resources(
-        train_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+        tune.with_parameters(train_trial, workers=workers),
+        {"cpu": resources.cpus_per_trial * workers, "gpu": resources.gpus_per_trial})
     path = f"{storage.rstrip('/')}/{experiment.name}"
     if tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
@@ -98,7 +102,10 @@ def _slots(cfg: DictConfig) -> int:
     import ray
 
     cpus = ray.cluster_resources().get("CPU", 1)
-    slots = int(cpus // cfg.resources.cpus_per_trial) or 1
+    from sweep.engine.distributed import trial_workers
+
+    per_trial = cfg.resources.cpus_per_trial * trial_workers(cfg.resources)
+    slots = int(cpus // per_trial) or 1
     if cfg.resources.max_concurrent:
         slots = min(slots, int(cfg.resources.max_concurrent))
     return slots

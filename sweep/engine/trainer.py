@@ -6,6 +6,7 @@ together. The caller passes the trial's lr and wd (batch-2048 units) explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
+from torch import distributed as dist
 
 from sweep.data import Data, build_data, epoch_generator
 from sweep.data.base import STREAM_AUGMENT
@@ -68,6 +70,10 @@ class Trial:
     eval_batch_size: int
     max_loss: float
     identity: dict  # the result columns that say which trial this is
+    micro_batch: int | None = None  # data.micro_batch: gradient accumulation (None: whole)
+    rank: int = 0  # this worker of a data-parallel trial (see sweep.engine.distributed)
+    world: int = 1  # the trial's workers
+    ddp: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when world > 1
 
 
 @dataclass
@@ -124,7 +130,8 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         device=device, amp=device.type == "cuda" and cfg.amp in ("auto", True, "bf16"),
         channels_last=channels_last, seed=seed, epochs=epochs, batch_size=batch_size,
         eval_batch_size=int(cfg.data.eval_batch_size),
-        max_loss=float(cfg.diverge_factor) * math.log(data.num_classes), identity=identity)
+        max_loss=float(cfg.diverge_factor) * math.log(data.num_classes), identity=identity,
+        micro_batch=cfg.data.get("micro_batch"))
 
 
 def restore(trial: Trial, state: dict) -> Progress:
@@ -135,6 +142,72 @@ def restore(trial: Trial, state: dict) -> Progress:
     trial.scheduler.load_state_dict(state["scheduler"])
     checkpoint.set_rng_states(state["rng"])
     return Progress(history=state["history"], elapsed_s=state["elapsed_s"])
+
+
+def micro_batches(batch: int, micro: int | None, *, rank: int = 0,
+                  world: int = 1) -> list[slice]:
+    """The parts of a full batch that worker ``rank`` of ``world`` trains on: micro-batches
+    rank, rank + world, ... of size ``micro`` (None: batch / world, one each)."""
+    micro = int(micro) if micro else batch // max(1, world)
+    count = batch // micro if micro >= 1 else 0
+    if micro < 1 or batch % micro or count % world:
+        raise UserError(f"data.batch_size {batch} must split into whole micro-batches of "
+                        f"data.micro_batch {micro}, a multiple of the trial's {world} "
+                        "worker(s) in number")
+    return [slice(i * micro, (i + 1) * micro) for i in range(rank, count, world)]
+
+
+def forward_backward(trial: Trial, x: torch.Tensor, target: torch.Tensor) -> float:
+    """Leave in ``.grad`` the gradient of the full batch's mean loss, accumulated over
+    this worker's micro-batches: each micro-batch's loss is scaled by its share of the
+    batch (and by the number of workers, whose gradients DDP averages), so the step is
+    the full-batch step. Returns the full batch's mean loss (summed over workers)."""
+    trial.optimizer.zero_grad(set_to_none=True)
+    n = x.shape[0]
+    parts = micro_batches(n, trial.micro_batch, rank=trial.rank, world=trial.world)
+    total = torch.zeros((), device=x.device)
+    for i, part in enumerate(parts):
+        xs, ts = x[part], target[part]
+        if trial.channels_last:
+            xs = xs.contiguous(memory_format=torch.channels_last)
+        # DDP all-reduces once per step: on the last micro-batch's backward.
+        last = i == len(parts) - 1
+        sync = contextlib.nullcontext() if last or trial.ddp is None else trial.ddp.no_sync()
+        with sync:
+            with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
+                logits = trial.forward(xs)
+            loss = F.cross_entropy(logits.float(), ts)
+            if len(parts) > 1 or trial.world > 1:
+                loss = loss * ((part.stop - part.start) / n)
+            (loss * trial.world if trial.world > 1 else loss).backward()
+        total += loss.detach()
+    if trial.world > 1:
+        dist.all_reduce(total)  # every worker sees the batch's loss: they diverge together
+    return total.item()
+
+
+def distribute(trial: Trial, *, rank: int, world: int) -> None:
+    """Make ``trial`` worker ``rank`` of a data-parallel trial over an initialized
+    process group: the model wrapped in DDP (gradients all-reduced once per step)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    trial.rank, trial.world = rank, world
+    ids = [trial.device.index or 0] if trial.device.type == "cuda" else None
+    trial.ddp = DistributedDataParallel(trial.model, device_ids=ids)
+    trial.forward = torch.compile(trial.ddp) if trial.forward is not trial.model \
+        else trial.ddp
+
+
+@torch.no_grad()
+def sync_buffers(trial: Trial) -> None:
+    """Give every worker rank 0's buffers (BatchNorm running stats, which each worker
+    updated on its own micro-batches) and EMA, so evaluation and checkpoints agree."""
+    if trial.world > 1:
+        for module in (trial.model, trial.ema):
+            for b in module.buffers():
+                dist.broadcast(b, src=0)
+            for p in module.parameters():
+                dist.broadcast(p, src=0)
 
 
 def train_epoch(trial: Trial, epoch: int) -> dict | None:
@@ -149,16 +222,9 @@ def train_epoch(trial: Trial, epoch: int) -> dict | None:
         x = x.to(trial.device, non_blocking=True)
         y = y.to(trial.device, non_blocking=True)
         x, target = trial.aug.train(x, y, generator=gen)
-        if trial.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
-            logits = trial.forward(x)
-        loss = F.cross_entropy(logits.float(), target)
-        value = loss.item()
+        value = forward_backward(trial, x, target)
         if not math.isfinite(value) or value > trial.max_loss:
             return None
-        trial.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         trial.optimizer.step()
         trial.scheduler.step()
         trial.ema.update_parameters(trial.model)
@@ -233,11 +299,19 @@ def _log_epoch(log: Log, epoch: int, epochs: int, row: dict) -> None:
 
 
 def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
-              on_epoch: OnEpoch | None = None, log: Log = print) -> dict:
+              on_epoch: OnEpoch | None = None, log: Log = print, rank: int = 0,
+              world: int = 1) -> dict:
     """Train one configuration at (lr, wd), checkpointing every epoch into ``workdir``; a
-    checkpoint already there is resumed. Returns the result (errors in percent)."""
+    checkpoint already there is resumed. Returns the result (errors in percent). With
+    ``world`` > 1 this is worker ``rank`` of a data-parallel trial (a process group is
+    initialized; ``sweep.engine.distributed`` starts them): only rank 0 writes, logs and
+    reports."""
     started = time.perf_counter()
     trial = build(cfg, lr=lr, wd=wd)
+    if world > 1:
+        distribute(trial, rank=rank, world=world)
+    if rank != 0:
+        on_epoch, log = None, None
     ckpt_path = Path(workdir) / checkpoint.CHECKPOINT
     state = checkpoint.load(ckpt_path)
     progress = Progress()
@@ -255,8 +329,10 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
             if log:
                 log(f"epoch {epoch + 1}/{trial.epochs}: loss diverged; stopping")
             final = result(trial, progress, diverged=True)
-            checkpoint.save(ckpt_path, {"result": final})
+            if rank == 0:
+                checkpoint.save(ckpt_path, {"result": final})
             return final
+        sync_buffers(trial)
         error, ema_error = evaluate(trial)
         progress.elapsed_s = spent + time.perf_counter() - started
         row = {"epoch": epoch + 1, **stats, "error": error, "ema_error": ema_error,
@@ -264,8 +340,9 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
         progress.history.append(row)
         done = epoch + 1 == trial.epochs
         final = result(trial, progress, diverged=False) if done else None
-        checkpoint.save(ckpt_path, checkpoint_state(trial, progress, final=final,
-                                                    keep_weights=bool(cfg.keep_weights)))
+        if rank == 0:
+            checkpoint.save(ckpt_path, checkpoint_state(trial, progress, final=final,
+                                                        keep_weights=bool(cfg.keep_weights)))
         _log_epoch(log, epoch + 1, trial.epochs, row)
         if on_epoch is not None:
             best = min(h["ema_error"] for h in progress.history)
