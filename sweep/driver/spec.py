@@ -12,7 +12,17 @@ from sweep.errors import UserError
 
 CONFIG = "config.yaml"
 # The parts of a composed config that decide what the trials are.
-SPEC_KEYS = ("sweep", "data", "schedule", "seed", "ema_horizon", "diverge_factor", "amp")
+# ``groups``: every group's resolved trial config, so an edited model or optimizer yaml,
+# or an optimizer.* override, is caught too.
+SPEC_KEYS = ("sweep", "data", "schedule", "seed", "ema_horizon", "diverge_factor", "amp",
+             "groups")
+
+
+def groups(cfg: DictConfig) -> dict:
+    """Each (model, optimizer) group's resolved trial config, by group name."""
+    from sweep.driver.studies import group_configs
+
+    return group_configs(cfg)
 
 
 def diff(old: object, new: object, path: str = "") -> str | None:
@@ -35,6 +45,7 @@ def sample_starts(cfg: DictConfig, folder: Path) -> list[int]:
         return [0]
     old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
     new = OmegaConf.to_container(cfg, resolve=True)
+    new["groups"] = groups(cfg)
     old_spec, new_spec = ({k: c.get(k) for k in SPEC_KEYS} for c in (old, new))
     starts = list(old.get("sample_starts") or [0])
     grown = (new["sweep"]["study"] == "lr_wd" and old_spec["sweep"].get("n") is not None
@@ -51,5 +62,6 @@ def sample_starts(cfg: DictConfig, folder: Path) -> list[int]:
 
 def save(cfg: DictConfig, folder: Path, starts: list[int]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    record = OmegaConf.to_container(cfg, resolve=True) | {"sample_starts": starts}
+    record = OmegaConf.to_container(cfg, resolve=True) | {"sample_starts": starts,
+                                                           "groups": groups(cfg)}
     OmegaConf.save(OmegaConf.create(record), folder / CONFIG)

@@ -67,6 +67,10 @@ class OptimizerConfig:
     eps: float = 1e-8
     momentum: float = 0.9
     nesterov: bool = True
+    bn_wd: float | None = None
+    ln_wd: float | None = 0.0
+    bias_wd: float | None = 0.0
+    decay_embeddings: bool = True
 
 
 @dataclass
@@ -74,6 +78,8 @@ class ScheduleConfig:
     epochs: int = MISSING
     warmup_epochs: float = 5
     warmup_max_fraction: float = 0.1
+    warmup_factor: float = 0.1
+    min_lr: float = 0.0
 
 
 def register_schemas() -> None:
