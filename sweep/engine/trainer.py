@@ -231,6 +231,25 @@ def _batchnorms(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._Batc
     return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
 
+class _StopForward(Exception):
+    pass
+
+
+def _forward_to_last_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Run the model only as far as its last BatchNorm (a ViT_C's stem): the layers
+    after it cannot change any BN statistic."""
+    def stop(*_):
+        raise _StopForward
+
+    handle = _batchnorms(model)[-1].register_forward_hook(stop)
+    try:
+        model(x)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+
+
 @torch.no_grad()
 def precise_bn(trial: Trial, epoch: int) -> None:
     """pycls's precise BN statistics (``BN.USE_PRECISE_STATS``): replace the running
@@ -262,7 +281,7 @@ def precise_bn(trial: Trial, epoch: int) -> None:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
             for m in models:
-                m(x)
+                _forward_to_last_bn(m, x)
     close = getattr(batches, "close", None)
     if close is not None:
         close()
