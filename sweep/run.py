@@ -47,6 +47,17 @@ def compose_sweep(overrides: list[str]) -> DictConfig:
     return compose("run", [f"preset={preset}", *overrides]) if preset != "none" else cfg
 
 
+def require_data_root(cfg: DictConfig) -> None:
+    """A dataset read from disk needs its folder, even for a dry run: a paper-model plan
+    without data is not the sweep that would run."""
+    if cfg.data.name != "synthetic" and not cfg.data.get("root"):
+        raise UserError(
+            f"data.root is not set: {'+'.join(cfg.sweep.models)} trains on {cfg.data.name} at "
+            f"{cfg.data.image_size} px; pass data.root=/path/to/{cfg.data.name} (or set "
+            "VITSTAB_DATA), or run the CPU demo (the tiny pair on synthetic data): "
+            "make sweep, no MODEL")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweep.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = compose_sweep(args.overrides)
+        require_data_root(cfg)
         if OmegaConf.is_missing(cfg.ray, "address"):
             raise UserError("cluster=ray needs ray.address=HOST:PORT (or auto)")
         name = sweep_name(cfg)

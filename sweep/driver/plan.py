@@ -29,7 +29,8 @@ def train_images(data: DictConfig, *, strict: bool = False) -> int:
 def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
     images = train_images(cfg.data)
     total, count = 0.0, 0
-    print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images)")
+    print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images, "
+          f"{cfg.data.image_size} px)")
     print(f"{'group':<24} {'sample':>6} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} "
           f"{'PMAC':>9}")
     for experiment in experiments:
