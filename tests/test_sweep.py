@@ -123,7 +123,8 @@ def test_paired_draws_two_models_two_optimizers(cli, tmp_path):
     ("sweep.interval={lr:[1e-2,1e-3],wd:[0.1,0.2]}", "inverted"),
     ("sweep.interval={lr:[1e-3,1e-3],wd:[0.1,0.2]}", "empty"),
     (f"sweep.n=0 {INTERVAL}", "sweep.n must be >= 1"),
-    ("sweep.models=[vitp_tiny] data.image_size=34", "patch size 4 does not divide"),
+    ("sweep.models=[vitp_tiny] data.image_size=34 allow_resolution=true",
+     "patch size 4 does not divide"),
 ])
 def test_bad_sweep_specs_fail_before_any_trial(cli, tmp_path, override, message):
     proc = cli("sweep.run", *sweep_args(tmp_path, *override.split()), check=False)
@@ -144,7 +145,7 @@ def test_missing_dataset_fails_before_any_trial(cli, tmp_path):
 
 def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
     proc = cli("sweep.run", *sweep_args(tmp_path, "preset=none", "sweep.models=[vitp_72gf]",
-                                        "data.image_size=32", "sweep.optimizers=[sgd]",
+                                        "data.image_size=32", "allow_resolution=true", "sweep.optimizers=[sgd]",
                                         "sweep=optimizer"), check=False)
     assert proc.returncode != 0 and "no tuned lr/wd for sgd" in proc.stderr
 
