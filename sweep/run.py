@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweep.checks import check_sweep, listify_overrides
 from sweep.driver import spec
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
@@ -38,6 +39,7 @@ def compose_sweep(overrides: list[str]) -> DictConfig:
     """The sweep config, with the models' preset unless ``preset=`` was given. A dataset
     named on the command line keeps the demo preset off (its sizes are the synthetic
     set's)."""
+    overrides = listify_overrides(overrides)
     cfg = compose("run", overrides)
     if any(o.split("=", 1)[0].lstrip("+") == "preset" for o in overrides):
         return cfg
@@ -54,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = compose_sweep(args.overrides)
-        if OmegaConf.is_missing(cfg.ray, "address"):
-            raise UserError("cluster=ray needs ray.address=HOST:PORT (or auto)")
+        check_sweep(cfg)
         name = sweep_name(cfg)
         folder = Path(cfg.results).resolve() / name
         starts = spec.sample_starts(cfg, folder)

@@ -1,0 +1,120 @@
+"""Faults and bad input, through the real commands: one clear line, a non-zero exit, and
+nothing lost or written. Sweeps here are tiny (256 images, 1-2 epochs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
+        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false"]
+INTERVAL = "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"
+SMALL = ["sweep.models=[vitc_tiny]", "sweep.optimizers=[sgd]", INTERVAL]
+
+
+def sweep_args(results: Path, *extra: str) -> list[str]:
+    return [*TINY, f"results={results}", *extra]
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process it started (Ray's agents included), by pid."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
+    return subprocess.Popen([sys.executable, "-m", "sweep.run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def _run(module: str, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m module args``; whatever it started is killed by pid if it overruns."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            _kill_tree(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _wait_for(cond, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended early: {proc.communicate()[1]}")
+        time.sleep(0.3)
+    pytest.fail("timed out waiting for the sweep")
+
+
+# --- bad input -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("cluster=ray", "cluster=ray needs ray.address"),
+    ("sweep.n=nan", "sweep.n must be >= 1"),
+    ("sweep.n=abc", "sweep.n must be >= 1"),
+    ("sweep.interval={lr:[1e-3],wd:[0.01,1]}", "sweep.interval lr must be two numbers"),
+    ("sweep.interval={lr:[1e-3,1e-2]}", "sweep.interval wd must be two numbers"),
+    ("sweep.interval={lr:[1e-3,1e-2],wd:abc}", "sweep.interval wd must be two numbers"),
+    ("threads=0", "threads must be >= 1"),
+    ("threads=-2", "threads must be >= 1"),
+    ("seed=-1", "seed must be >= 0"),
+    ("results=/proc/x", "results=/proc/x is not writable"),
+    ("results=FILE", "is a file, not a folder"),
+    ("+sweep.nn=3", "unknown key sweep.nn"),
+    ("+nonsense=3", "unknown key nonsense"),
+    ("diverge_factor=0", "diverge_factor must be a positive"),
+    ("ema_horizon=-1", "ema_horizon must be a non-negative"),
+])
+def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, override, message):
+    if override == "results=FILE":
+        (tmp_path / "file").write_text("x")
+        override = f"results={tmp_path / 'file'}"
+    small = SMALL[:-1] if override.startswith("sweep.interval") else SMALL
+    args = [*TINY, f"results={tmp_path / 'out'}", *small, override]
+    before = sorted(tmp_path.rglob("*"))
+    proc = _run("sweep.run", args, timeout=60)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_single_model_name_is_a_one_element_list(cli, tmp_path):
+    out = cli("sweep.run", *sweep_args(tmp_path, "dry_run=true", "sweep.models=vitp_tiny",
+                                       "sweep.optimizers=adamw", "sweep.n=2", INTERVAL)).stdout
+    assert "2 trials" in out
+
+
+def test_train_refuses_unwritable_out_before_training():
+    proc = _run("sweep.train", ["out=/proc/x", "optimizer.lr=0.1", "optimizer.wd=0.1",
+                                "data.train_size=256", "data.test_size=128"], timeout=60)
+    assert proc.returncode != 0 and "out=/proc/x is not writable" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "epoch" not in proc.stdout
