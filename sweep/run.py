@@ -19,7 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sweep.checks import check_sweep, listify_overrides
-from sweep.driver import spec
+from sweep.driver import guard, spec
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
 from sweep.engine.config import compose, load_model
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             print_plan(experiments, cfg, name)
             return 0
         train_images(cfg.data, strict=True)  # a missing or malformed dataset fails here, once
+        guard.probe_address(cfg.ray.address)
+        guard.lock_sweep(folder)  # held until this process ends
         spec.save(cfg, folder, starts)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

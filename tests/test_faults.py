@@ -118,3 +118,76 @@ def test_train_refuses_unwritable_out_before_training():
     assert proc.returncode != 0 and "out=/proc/x is not writable" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "epoch" not in proc.stdout
+
+
+# --- two drivers, signals, hangs ---------------------------------------------------------
+
+def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1", "sweep.name=lock")
+    lock = tmp_path / "lock" / ".lock"
+    first = _start(args)
+    try:
+        _wait_for(lambda: lock.exists() and "pid" in lock.read_text(), first, timeout=120)
+        before = {p: p.stat().st_mtime_ns for p in (tmp_path / "lock").rglob("*")}
+        second = _run("sweep.run", args, timeout=120)
+        assert second.returncode != 0
+        assert f"already being run by pid {first.pid} on" in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+        assert {p: p.stat().st_mtime_ns for p in before} == before
+    finally:
+        _kill_tree(first)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, sig):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=2", "sweep.name=intr")
+    folder = tmp_path / "intr"
+    driver = _start([*args, "analyze=true"])
+    try:
+        _wait_for(lambda: (folder / "curves.csv").exists()
+                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
+        if sig == signal.SIGINT:
+            os.killpg(driver.pid, sig)  # Ctrl-C reaches the terminal's process group
+        else:
+            driver.send_signal(sig)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        _kill_tree(driver)
+    assert driver.returncode == 128 + sig, err
+    assert f"interrupted: results so far are in {folder}" in err, err
+    assert "Tuner.restore" not in err and "Traceback" not in err, err
+    assert not (folder / "analysis").exists()
+    resumed = _run("sweep.run", args, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 2 and (trials.status == "done").all()
+    curves = pd.read_csv(folder / "curves.csv")
+    assert len(curves) == 4 and not curves.duplicated(["trial_id", "epoch"]).any()
+
+
+def test_unreachable_cluster_fails_fast(tmp_path):
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.time()
+    proc = _run("sweep.run", sweep_args(tmp_path, *SMALL, "cluster=ray",
+                                        f"ray.address=127.0.0.1:{port}"), timeout=60)
+    assert time.time() - started < 30
+    assert proc.returncode != 0 and f"no Ray cluster answers at ray.address=127.0.0.1:{port}" \
+        in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("request_", ["resources.cpus_per_trial=100",
+                                      "resources.gpus_per_trial=1"])
+def test_impossible_trial_resources_fail_before_any_trial(tmp_path, request_):
+    if request_.endswith("gpus_per_trial=1"):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    proc = _run("sweep.run", sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1",
+                                        "sweep.name=res", request_), timeout=120)
+    assert proc.returncode != 0 and "no node of the Ray cluster can run a trial" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "res" / "trials.csv").exists()

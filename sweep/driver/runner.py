@@ -12,9 +12,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from sweep.driver import guard
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
 from sweep.engine import tuned
+from sweep.errors import UserError
 
 
 def init_ray(cfg: DictConfig) -> None:
@@ -102,12 +104,25 @@ def _slots(cfg: DictConfig) -> int:
 
 
 def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder: Path) -> int:
-    """Run every experiment; the exit status is 1 when a trial failed, 130 on Ctrl-C."""
+    """Run every experiment; the exit status is 1 when a trial failed, 130 on Ctrl-C
+    (143 on SIGTERM). Ray's logs and tracebacks go to ``<folder>/driver.log``."""
+    with guard.logs_to(folder / "driver.log"):
+        return _run_sweep(cfg, experiments, name, folder)
+
+
+def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder: Path) -> int:
     import ray
 
     storage = cfg.ray.storage or str(folder / "ray")
     total = sum(e.num_trials for e in experiments)
-    init_ray(cfg)
+    try:
+        init_ray(cfg)
+        guard.check_resources(cfg.resources)
+    except (UserError, ConnectionError) as e:
+        ray.shutdown()
+        guard.say(f"error: {e}")
+        return 2
+    guard.catch_signals()
     try:
         slots = _slots(cfg)
         # Tune queues one pending trial at a time behind a searcher unless told otherwise;
@@ -120,10 +135,12 @@ def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder:
         for experiment in experiments:
             run_experiment(experiment, storage=storage, resources=cfg.resources,
                            max_retries=int(cfg.sweep.max_retries), callback=writer)
+        if counts(read_csv(folder / "trials.csv"))["running"]:
+            raise KeyboardInterrupt  # Tune returned with trials unfinished: stopped
     except KeyboardInterrupt:
-        print(f"interrupted: results so far are in {folder}; run the same command to resume",
-              file=sys.stderr)
-        return 130
+        guard.say(f"interrupted: results so far are in {folder}; run the same command "
+                  "to resume")
+        return guard.interrupt_status()
     finally:
         ray.shutdown()
     c = counts(read_csv(folder / "trials.csv"))
