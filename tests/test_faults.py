@@ -191,3 +191,54 @@ def test_impossible_trial_resources_fail_before_any_trial(tmp_path, request_):
     assert proc.returncode != 0 and "no node of the Ray cluster can run a trial" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "res" / "trials.csv").exists()
+
+
+# --- checkpoints: leftovers, modes, untrusted pickles ------------------------------------
+
+class _Evil:
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.target), "pwned"))
+
+
+def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path):
+    import torch
+
+    out, marker = tmp_path / "run", tmp_path / "pwned"
+    out.mkdir()
+    torch.save({"epoch": 1, "result": None, "x": _Evil(str(marker))}, out / "checkpoint.pt")
+    proc = _run("sweep.train", [f"out={out}", "optimizer.lr=0.1", "optimizer.wd=0.1",
+                                "data.train_size=256", "data.test_size=128",
+                                "schedule.epochs=1"], timeout=120)
+    assert proc.returncode != 0
+    assert "holds objects other than tensors and plain values" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not marker.exists()
+
+
+def test_results_respect_the_umask(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        ["sh", "-c", f"umask 022 && exec {sys.executable} -m sweep.train out={out} "
+         "optimizer.lr=0.1 optimizer.wd=0.1 data.train_size=256 data.test_size=128 "
+         "schedule.epochs=1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("result.json", "checkpoint.pt"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_half_written_checkpoint_never_reaches_rays_copy(tmp_path):
+    from ray import tune
+
+    from sweep.driver.trainable import _handoff
+
+    work = tmp_path / "trial" / "work"
+    work.mkdir(parents=True)
+    (work / "checkpoint.pt").write_bytes(b"whole")
+    (work / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")
+    folder = _handoff(work / "checkpoint.pt")
+    with tune.Checkpoint.from_directory(str(folder)).as_directory() as d:
+        assert sorted(p.name for p in Path(d).iterdir()) == ["checkpoint.pt"]
