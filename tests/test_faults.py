@@ -122,18 +122,36 @@ def test_train_refuses_unwritable_out_before_training():
 
 # --- two drivers, signals, hangs ---------------------------------------------------------
 
+def _check_ray_listens_only_with_token_auth(driver: subprocess.Popen) -> None:
+    """Ray 2.60's servers bind every interface; the local instance must demand a token."""
+    def gcs():
+        return [p for p in psutil.Process(driver.pid).children(recursive=True)
+                if p.name().startswith("gcs_server")]
+    _wait_for(lambda: gcs(), driver, timeout=120)
+    family = {p.pid for p in psutil.Process(driver.pid).children(recursive=True)}
+    listening = [c for c in psutil.net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN and c.pid in family]
+    assert listening
+    for pid in {c.pid for c in listening if c.laddr.ip not in ("127.0.0.1", "::1")}:
+        environ = psutil.Process(pid).environ()
+        assert environ.get("RAY_AUTH_MODE") == "token", (pid, psutil.Process(pid).name())
+
+
 def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
     args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1", "sweep.name=lock")
     lock = tmp_path / "lock" / ".lock"
     first = _start(args)
     try:
-        _wait_for(lambda: lock.exists() and "pid" in lock.read_text(), first, timeout=120)
-        before = {p: p.stat().st_mtime_ns for p in (tmp_path / "lock").rglob("*")}
+        _wait_for(lambda: lock.exists() and "pid" in lock.read_text()
+                  and (tmp_path / "lock" / "config.yaml").exists(), first, timeout=120)
+        _check_ray_listens_only_with_token_auth(first)
+        config = (tmp_path / "lock" / "config.yaml").read_bytes()
         second = _run("sweep.run", args, timeout=120)
         assert second.returncode != 0
         assert f"already being run by pid {first.pid} on" in second.stderr, second.stderr
         assert len(second.stderr.strip().splitlines()) == 1, second.stderr
-        assert {p: p.stat().st_mtime_ns for p in before} == before
+        assert (tmp_path / "lock" / "config.yaml").read_bytes() == config
+        assert lock.read_text().startswith(f"pid {first.pid} on")  # still the first's
     finally:
         _kill_tree(first)
 

@@ -32,6 +32,9 @@ def init_ray(cfg: DictConfig) -> None:
     if cfg.ray.address:
         ray.init(address=cfg.ray.address, **common)
     else:
+        # Ray's servers listen on every interface (2.60 cannot bind them to loopback), so
+        # the local instance keeps token authentication on, whatever Ray's default.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
                  object_store_memory=cfg.ray.object_store_memory, include_dashboard=False,
                  **common)
