@@ -260,3 +260,26 @@ def test_half_written_checkpoint_never_reaches_rays_copy(tmp_path):
     folder = _handoff(work / "checkpoint.pt")
     with tune.Checkpoint.from_directory(str(folder)).as_directory() as d:
         assert sorted(p.name for p in Path(d).iterdir()) == ["checkpoint.pt"]
+
+
+# --- trial errors ------------------------------------------------------------------------
+
+def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VITSTAB_TEST_FAULT": "corrupt_checkpoint"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep.run",
+         *sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1", "sweep.name=bad")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        _kill_tree(proc)
+    assert proc.returncode == 1, err
+    failed = [ln for ln in err.splitlines() if ln.startswith("failed: trial")]
+    assert len(failed) == 1 and "checkpoint" in failed[0] and "unreadable" in failed[0], err
+    assert "retrying" not in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) < 15, err
+    errors = list((tmp_path / "bad" / "ray").glob("*/*/error.txt"))
+    assert len(errors) == 1 and errors[0].read_text().count("Failure #") == 1
+    assert "Traceback" not in err and (tmp_path / "bad" / "driver.log").exists()

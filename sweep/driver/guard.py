@@ -141,3 +141,62 @@ def logs_to(path: Path):
 
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+# --- trial failures ----------------------------------------------------------------------
+
+def no_retry_for_user_errors() -> None:
+    """A ``UserError`` in a trial (a corrupt checkpoint, a bad image) fails the same way
+    every time: Tune must not retry it. Ray 2.60's FailureConfig retries every error, so
+    the trial's ``should_recover`` is told about the error it just had."""
+    from ray.exceptions import RayTaskError
+    from ray.tune.experiment.trial import Trial
+
+    if getattr(Trial.should_recover, "_vitstab", False):
+        return
+    handle_error, should_recover = Trial.handle_error, Trial.should_recover
+
+    def remember(self, exc=None):
+        self._vitstab_error = exc
+        return handle_error(self, exc)
+
+    def recover(self):
+        exc = getattr(self, "_vitstab_error", None)
+        if isinstance(exc, RayTaskError) and isinstance(exc.cause, UserError):
+            return False
+        return should_recover(self)
+
+    recover._vitstab = True
+    Trial.handle_error, Trial.should_recover = remember, recover
+
+
+def cause(error_text: str) -> str:
+    """The last exception line of a Ray error text (its traceback goes to the log)."""
+    lines = [ln.strip() for ln in error_text.splitlines()
+             if ln.strip() and not ln.startswith((" ", "\t")) and ": " in ln]
+    line = lines[-1] if lines else (error_text.strip().splitlines() or ["unknown error"])[-1]
+    return line.removeprefix("sweep.errors.")
+
+
+def failure_lines():
+    """A Tune callback: one line per failed or retried trial on the terminal."""
+    from ray.tune import Callback
+
+    class FailureLines(Callback):
+        def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+            say(f"trial {trial.trial_id}: {_last_error(trial)}; retrying from its last "
+                f"checkpoint (details in driver.log)")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            say(f"failed: trial {trial.trial_id}: {_last_error(trial)}")
+
+    return FailureLines()
+
+
+def _last_error(trial) -> str:
+    exc = getattr(trial, "_vitstab_error", None)
+    if exc is not None and getattr(exc, "cause", None) is not None:
+        return f"{type(exc.cause).__name__}: {str(exc.cause).splitlines()[0]}"
+    if exc is not None:
+        return cause(str(exc))
+    return "error"

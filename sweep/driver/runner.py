@@ -32,9 +32,12 @@ def init_ray(cfg: DictConfig) -> None:
     if cfg.ray.address:
         ray.init(address=cfg.ray.address, **common)
     else:
-        # Ray's servers listen on every interface (2.60 cannot bind them to loopback), so
-        # the local instance keeps token authentication on, whatever Ray's default.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        # Ray's servers listen on every interface (2.60 cannot bind them to loopback);
+        # a local ray.init turns token authentication on unless RAY_AUTH_MODE says
+        # otherwise (setting it here, after Ray read its config, breaks the handshake).
+        if os.environ.get("RAY_AUTH_MODE", "token") != "token":
+            print(f"warning: RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: this machine's "
+                  "Ray accepts work from anyone who can reach its ports", file=sys.stderr)
         ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
                  object_store_memory=cfg.ray.object_store_memory, include_dashboard=False,
                  **common)
@@ -50,6 +53,8 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
     from ray import tune
 
     from sweep.driver.trainable import train_trial
+
+    guard.no_retry_for_user_errors()
 
     trainable = tune.with_resources(
         train_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
@@ -69,7 +74,8 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
                 trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=experiment.name, storage_path=storage, callbacks=[callback], verbose=0,
+                name=experiment.name, storage_path=storage, verbose=0,
+                callbacks=[callback, guard.failure_lines()],
                 failure_config=tune.FailureConfig(max_failures=max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),

@@ -58,6 +58,9 @@ def train_trial(config: dict) -> None:
     cfg = trialspec.trial_config(base, values)
     node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
     workdir = Path(tune.get_context().get_trial_dir()) / "work"
+    if os.environ.get("VITSTAB_TEST_FAULT") == "corrupt_checkpoint":  # tests only
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / checkpoint.CHECKPOINT).write_bytes(b"PK\x03\x04 truncated")
     _adopt_ray_checkpoint(workdir)
 
     def on_epoch(metrics: dict, ckpt: Path) -> None:
