@@ -283,3 +283,35 @@ def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
     errors = list((tmp_path / "bad" / "ray").glob("*/*/error.txt"))
     assert len(errors) == 1 and errors[0].read_text().count("Failure #") == 1
     assert "Traceback" not in err and (tmp_path / "bad" / "driver.log").exists()
+
+
+# --- the results table comes back from Ray's experiment state ----------------------------
+
+def test_deleted_rows_and_files_are_rebuilt_without_retraining(tmp_path):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=1", "sweep.name=re")
+    folder = tmp_path / "re"
+    first = _run("sweep.run", args, timeout=400)
+    assert first.returncode == 0, first.stderr
+    trials, curves = (folder / "trials.csv").read_text(), (folder / "curves.csv").read_text()
+    assert (folder / "trials.csv").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert not list((folder / "ray").rglob("*.tmp"))
+    lines = trials.splitlines()
+    (folder / "trials.csv").write_text("\n".join(lines[:-1]) + "\n")  # one row gone
+    again = _run("sweep.run", args, timeout=400)
+    assert again.returncode == 0, again.stderr
+    assert "restored from Ray's experiment state: 1 trials.csv rows" in again.stderr
+    assert (folder / "trials.csv").read_text() == trials
+    assert (folder / "curves.csv").read_text() == curves  # nothing retrained
+    (folder / "curves.csv").unlink()
+    (folder / "trials.csv").unlink()
+    third = _run("sweep.run", args, timeout=400)
+    assert third.returncode == 0, third.stderr
+    assert "2 trials.csv rows" in third.stderr and "curves.csv rows of 2 trials" in third.stderr
+    assert (folder / "trials.csv").read_text() == trials
+    assert (folder / "curves.csv").read_text() == curves
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -145,6 +145,9 @@ def say(line: str) -> None:
 
 # --- trial failures ----------------------------------------------------------------------
 
+_errors: dict[str, BaseException | None] = {}  # each trial's latest error, by trial id
+
+
 def no_retry_for_user_errors() -> None:
     """A ``UserError`` in a trial (a corrupt checkpoint, a bad image) fails the same way
     every time: Tune must not retry it. Ray 2.60's FailureConfig retries every error, so
@@ -157,11 +160,11 @@ def no_retry_for_user_errors() -> None:
     handle_error, should_recover = Trial.handle_error, Trial.should_recover
 
     def remember(self, exc=None):
-        self._vitstab_error = exc
+        _errors[self.trial_id] = exc
         return handle_error(self, exc)
 
     def recover(self):
-        exc = getattr(self, "_vitstab_error", None)
+        exc = _errors.get(self.trial_id)
         if isinstance(exc, RayTaskError) and isinstance(exc.cause, UserError):
             return False
         return should_recover(self)
@@ -194,7 +197,7 @@ def failure_lines():
 
 
 def _last_error(trial) -> str:
-    exc = getattr(trial, "_vitstab_error", None)
+    exc = _errors.get(trial.trial_id)
     if exc is not None and getattr(exc, "cause", None) is not None:
         return f"{type(exc.cause).__name__}: {str(exc.cause).splitlines()[0]}"
     if exc is not None:

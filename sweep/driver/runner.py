@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from sweep.driver import guard
+from sweep.driver.rebuild import rebuild
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
 from sweep.engine import tuned
@@ -38,7 +39,9 @@ def init_ray(cfg: DictConfig) -> None:
         if os.environ.get("RAY_AUTH_MODE", "token") != "token":
             print(f"warning: RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: this machine's "
                   "Ray accepts work from anyone who can reach its ports", file=sys.stderr)
-        ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
+        # address="local": always a new instance, never another user's cluster found in
+        # /tmp/ray (ray.init's default would join it).
+        ray.init(address="local", num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
                  object_store_memory=cfg.ray.object_store_memory, include_dashboard=False,
                  **common)
 
@@ -141,6 +144,11 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
         print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
               f"-> {folder}", file=sys.stderr)
         writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
+        rows, curves = rebuild(writer, Path(storage))
+        if rows or curves:
+            guard.say(f"restored from Ray's experiment state: {len(rows)} trials.csv rows "
+                      f"({', '.join(rows) or 'none'}), curves.csv rows of {len(curves)} "
+                      f"trials ({', '.join(curves) or 'none'})")
         for experiment in experiments:
             run_experiment(experiment, storage=storage, resources=cfg.resources,
                            max_retries=int(cfg.sweep.max_retries), callback=writer)
