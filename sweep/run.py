@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from sweep.checks import check_sweep, listify_overrides
 from sweep.driver import guard, spec
@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted before any trial started; nothing to resume", file=sys.stderr)
+        return 130
     from sweep.driver.runner import run_sweep
 
     return run_sweep(cfg, experiments, name, folder)

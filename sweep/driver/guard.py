@@ -57,13 +57,20 @@ def _on_signal(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
 
-def catch_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt in the driver (after ``ray.init``, which
-    installs its own SIGTERM handler); Tune's own SIGINT handler is turned off so Tune
-    neither prints its restore hint nor returns a half-finished experiment as done."""
+@contextlib.contextmanager
+def catch_signals():
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the driver (enter after ``ray.init``,
+    which installs its own SIGTERM handler); Tune's own SIGINT handler is turned off so
+    Tune neither prints its restore hint nor returns a half-finished experiment as done.
+    The previous handlers come back on exit."""
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    _received.clear()
+    before = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def interrupt_status() -> int:

@@ -134,32 +134,32 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
         ray.shutdown()
         guard.say(f"error: {e}")
         return 2
-    guard.catch_signals()
-    try:
-        slots = _slots(cfg)
-        # Tune queues one pending trial at a time behind a searcher unless told otherwise;
-        # queue enough to fill every slot, or idle nodes wait for actors to start.
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
-        groups = len({g.name for e in experiments for g in e.groups})
-        print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
-              f"-> {folder}", file=sys.stderr)
-        writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
-        rows, curves = rebuild(writer, Path(storage))
-        if rows or curves:
-            guard.say(f"restored from Ray's experiment state: {len(rows)} trials.csv rows "
-                      f"({', '.join(rows) or 'none'}), curves.csv rows of {len(curves)} "
-                      f"trials ({', '.join(curves) or 'none'})")
-        for experiment in experiments:
-            run_experiment(experiment, storage=storage, resources=cfg.resources,
-                           max_retries=int(cfg.sweep.max_retries), callback=writer)
-        if counts(read_csv(folder / "trials.csv"))["running"]:
-            raise KeyboardInterrupt  # Tune returned with trials unfinished: stopped
-    except KeyboardInterrupt:
-        guard.say(f"interrupted: results so far are in {folder}; run the same command "
-                  "to resume")
-        return guard.interrupt_status()
-    finally:
-        ray.shutdown()
+    with guard.catch_signals():
+        try:
+            slots = _slots(cfg)
+            # Tune queues one pending trial at a time behind a searcher unless told otherwise;
+            # queue enough to fill every slot, or idle nodes wait for actors to start.
+            os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
+            groups = len({g.name for e in experiments for g in e.groups})
+            print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
+                  f"-> {folder}", file=sys.stderr)
+            writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
+            rows, curves = rebuild(writer, Path(storage))
+            if rows or curves:
+                guard.say(f"restored from Ray's experiment state: {len(rows)} trials.csv rows "
+                          f"({', '.join(rows) or 'none'}), curves.csv rows of {len(curves)} "
+                          f"trials ({', '.join(curves) or 'none'})")
+            for experiment in experiments:
+                run_experiment(experiment, storage=storage, resources=cfg.resources,
+                               max_retries=int(cfg.sweep.max_retries), callback=writer)
+            if counts(read_csv(folder / "trials.csv"))["running"]:
+                raise KeyboardInterrupt  # Tune returned with trials unfinished: stopped
+        except KeyboardInterrupt:
+            guard.say(f"interrupted: results so far are in {folder}; run the same command "
+                      "to resume")
+            return guard.interrupt_status()
+        finally:
+            ray.shutdown()
     c = counts(read_csv(folder / "trials.csv"))
     print(f"sweep {name}: {c['done']} done ({c['diverged']} diverged), {c['stopped']} stopped "
           f"early, {c['failed']} failed -> {folder / 'trials.csv'}")
