@@ -315,3 +315,25 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_killed_worker_is_one_line_and_the_trial_recovers(tmp_path):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=3", "sweep.name=dead")
+    folder = tmp_path / "dead"
+    driver = _start(args)
+    try:
+        _wait_for(lambda: (folder / "curves.csv").exists()
+                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
+        workers = [p for p in psutil.Process(driver.pid).children(recursive=True)
+                   if "ImplicitFunc" in " ".join(p.cmdline())]
+        assert workers
+        workers[0].kill()
+        _, err = driver.communicate(timeout=300)
+    finally:
+        _kill_tree(driver)
+    assert driver.returncode == 0, err
+    assert len([ln for ln in err.splitlines() if "retrying from its last checkpoint" in ln]) == 1
+    assert "Traceback" not in err, err
+    assert sum("ActorDiedError" in ln for ln in err.splitlines()) <= 1, err
+    assert len(err.strip().splitlines()) < 15, err
+    assert sorted(pd.read_csv(folder / "curves.csv").epoch) == [1, 2, 3]
