@@ -13,6 +13,7 @@ their last epoch, errored ones are retried; a larger ``sweep.n`` adds samples.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -80,4 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Ray objects left for interpreter teardown print "Exception ignored in __del__"
+    # tracebacks on the terminal; Ray is shut down already, so skip the teardown.
+    os._exit(status)

@@ -122,29 +122,38 @@ def test_train_refuses_unwritable_out_before_training():
 
 # --- two drivers, signals, hangs ---------------------------------------------------------
 
-def _check_ray_listens_only_with_token_auth(driver: subprocess.Popen) -> None:
-    """Ray 2.60's servers bind every interface; the local instance must demand a token."""
+def _check_ray_demands_a_token(driver: subprocess.Popen, home: Path) -> None:
+    """Ray 2.60's servers bind every interface (not only loopback); the local instance
+    must refuse a client without the token."""
     def gcs():
         return [p for p in psutil.Process(driver.pid).children(recursive=True)
                 if p.name().startswith("gcs_server")]
     _wait_for(lambda: gcs(), driver, timeout=120)
-    family = {p.pid for p in psutil.Process(driver.pid).children(recursive=True)}
-    listening = [c for c in psutil.net_connections(kind="inet")
-                 if c.status == psutil.CONN_LISTEN and c.pid in family]
-    assert listening
-    for pid in {c.pid for c in listening if c.laddr.ip not in ("127.0.0.1", "::1")}:
-        environ = psutil.Process(pid).environ()
-        assert environ.get("RAY_AUTH_MODE") == "token", (pid, psutil.Process(pid).name())
+    _wait_for(lambda: any(c.status == psutil.CONN_LISTEN
+                          for c in gcs()[0].net_connections(kind="inet")), driver, timeout=60)
+    port = next(c.laddr.port for c in gcs()[0].net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN)
+    family = [driver.pid, *(p.pid for p in psutil.Process(driver.pid).children(recursive=True))]
+    wide = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+            and c.pid in family and c.laddr.ip not in ("127.0.0.1", "::1")]
+    assert any(c.laddr.port == int(port) for c in wide)  # why the token matters
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "RAY_AUTH_MODE": "disabled"}  # no token sent
+    env.pop("RAY_AUTH_TOKEN", None)
+    stranger = subprocess.run(
+        [sys.executable, "-c", f"import ray; ray.init(address='127.0.0.1:{port}')"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert stranger.returncode != 0
+    assert "InvalidAuthToken" in stranger.stderr, stranger.stderr[-2000:]
 
 
 def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
-    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1", "sweep.name=lock")
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=4", "sweep.name=lock")
     lock = tmp_path / "lock" / ".lock"
     first = _start(args)
     try:
         _wait_for(lambda: lock.exists() and "pid" in lock.read_text()
                   and (tmp_path / "lock" / "config.yaml").exists(), first, timeout=120)
-        _check_ray_listens_only_with_token_auth(first)
         config = (tmp_path / "lock" / "config.yaml").read_bytes()
         second = _run("sweep.run", args, timeout=120)
         assert second.returncode != 0
@@ -152,6 +161,7 @@ def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
         assert len(second.stderr.strip().splitlines()) == 1, second.stderr
         assert (tmp_path / "lock" / "config.yaml").read_bytes() == config
         assert lock.read_text().startswith(f"pid {first.pid} on")  # still the first's
+        _check_ray_demands_a_token(first, tmp_path / "home")
     finally:
         _kill_tree(first)
 

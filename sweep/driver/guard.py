@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -135,6 +136,7 @@ def logs_to(path: Path):
     try:
         yield
     finally:
+        gc.collect()  # Ray objects whose __del__ complains, while the log still listens
         for lg in loggers:
             lg.removeHandler(handler)
         logging.captureWarnings(False)
