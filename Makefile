@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
 
-.PHONY: install test sweep bench analysis example lint clean
+.PHONY: install test sweep bench bench-gpu analysis example notebook lint clean
 
 # `make sweep` is `python -m sweep.run`: the default study lives in conf/ (conf/run.yaml and
 # the preset the models ask for, conf/preset/). These variables only pass overrides through.
@@ -39,10 +39,21 @@ bench: $(STAMP)
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_analysis.py
 
+# GPU throughput/MFU and GPU trial checks (needs a CUDA torch; prints one line without CUDA).
+bench-gpu: $(STAMP)
+	$(PY) bench/bench_gpu.py
+
 # EDFs, stability tables and report.html for every sweep under RESULTS.
 RESULTS ?= results
 analysis: $(STAMP)
 	$(PY) -m analysis.edf $(RESULTS)
+
+# JupyterLab on notebooks/ (stability.ipynb walks through a results folder); NOBROWSER=1
+# for a remote or headless machine, LAB_ARGS for anything else (e.g. --port=8890, or
+# --allow-root in a container running as root).
+JUPYTER ?= .venv/bin/jupyter
+notebook: $(STAMP)
+	$(JUPYTER) lab notebooks/ $(if $(NOBROWSER),--no-browser) $(LAB_ARGS)
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

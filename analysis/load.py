@@ -16,34 +16,32 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AnalysisError
+from sweep.columns import STATUSES, STUDIES, TRIAL_COLUMNS
 
 TRIALS_FILE = "trials.csv"
-COLUMNS = (
-    "sweep", "trial_id", "model", "stem", "gflops", "params", "optimizer", "lr", "wd",
-    "epochs", "batch_size", "seed", "status", "diverged", "error", "ema_error", "best_error",
-    "wall_s",
-)
-TEXT = ("sweep", "trial_id", "model", "stem", "optimizer", "status", "diverged")
+COLUMNS = tuple(TRIAL_COLUMNS)  # the one definition, shared with the results writer
+TEXT = ("sweep", "study", "data", "trial_id", "model", "size", "stem", "optimizer", "status",
+        "diverged")
 NUMERIC = tuple(c for c in COLUMNS if c not in TEXT)
-# The contract's statuses, plus "stopped" (a trial ended early by ASHA in the tune study);
-# only "done" rows are results.
-STATUSES = ("done", "running", "failed", "pending", "stopped")
+# Only "done" rows are results; "stopped" is an early stop (ASHA in the tune study).
 ERRORS = ("error", "ema_error", "best_error")
 NAN_DIVERGED_ERROR = 100.0
 BOOLS = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
 RESULTS_FIX = "pass the folder that holds results/<sweep>/trials.csv"
 # Every row must name its trial; a finished row must also carry these.
-IDENTITY = ("sweep", "trial_id", "model", "optimizer")
-DONE_REQUIRED = ("stem", "lr", "wd", "epochs", "batch_size")
+IDENTITY = ("sweep", "study", "data", "trial_id", "model", "optimizer")
+DONE_REQUIRED = ("size", "stem", "lr", "wd", "epochs", "batch_size")
+# Settings that make two trials one experiment; the analysis never pools across them.
+STUDY_KEYS = ["model", "study", "data", "optimizer", "epochs", "batch_size"]
 
 
 @dataclass
 class Results:
     """Finished trials of all sweeps, plus what was skipped and why.
 
-    ``frame`` holds one row per finished trial with the contract's columns and
-    ``size`` (model name after the first underscore) and ``err`` (the trial's error:
-    ``best_error``, chance level for diverged trials). ``keys`` are the grouping columns.
+    ``frame`` holds one row per finished trial with the contract's columns and ``err``
+    (the trial's error: ``best_error``, chance level for diverged trials whose error was
+    lost). ``keys`` are the grouping columns (see group_keys).
     """
 
     frame: pd.DataFrame
@@ -114,6 +112,10 @@ def read_trials(path: Path) -> tuple[pd.DataFrame, int]:
     except OSError as exc:
         raise AnalysisError(f"cannot read {path} ({exc.strerror}); {fix}") from None
     missing = [c for c in COLUMNS if c not in frame.columns]
+    if "study" in missing and "trial_id" in frame.columns:
+        raise AnalysisError(
+            f"{path} predates the study column (old trials.csv format); re-run the sweep "
+            "that wrote it (e.g. make example) to regenerate it in the current format")
     if missing:
         raise AnalysisError(
             f"{path} is not a trials table (missing columns: {', '.join(missing)}); {fix}")
@@ -128,7 +130,7 @@ def _valid_rows(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Masks of well-formed rows, of diverged rows with their errors lost, and ``diverged``
     parsed to bool (unparseable counts as False; such done rows are not well formed)."""
     text_ok = frame[list(IDENTITY)].notna().all(axis=1)
-    status_ok = frame["status"].isin(STATUSES)
+    status_ok = frame["status"].isin(STATUSES) & frame["study"].isin(STUDIES)
     diverged = frame["diverged"].str.strip().str.lower().map(BOOLS)
     done = frame["status"] == "done"
     err = frame["best_error"]
@@ -143,18 +145,28 @@ def _valid_rows(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 
 def group_keys(frame: pd.DataFrame) -> list[str]:
-    """Grouping columns: model, optimizer, epochs, plus batch_size and sweep when they vary.
+    """Grouping columns: model, study, data, optimizer, epochs and batch_size, plus sweep
+    when two sweeps hold trials of one such group (two lr/wd sweeps of the same models are
+    then kept apart, and a sample index k only pairs trials of one sweep).
 
-    ``batch_size`` joins when the finished trials use more than one value; ``sweep`` joins
-    when two sweeps hold trials of the same (model, optimizer, epochs[, batch_size]), so
-    that e.g. an lr/wd sweep and a tuned-value seed study are not pooled.
+    A group is one arm of one experiment: two studies or two datasets are never pooled.
     """
-    keys = ["model", "optimizer", "epochs"]
-    if frame["batch_size"].nunique() > 1:
-        keys.append("batch_size")
+    keys = list(STUDY_KEYS)
     if len(frame) and frame.groupby(keys)["sweep"].nunique().max() > 1:
         keys.append("sweep")
     return keys
+
+
+def studies_note(frame: pd.DataFrame) -> str | None:
+    """One line when the results mix studies or datasets (analysed separately), else None."""
+    studies = [s for s in STUDIES if s in set(frame["study"])]
+    datasets = sorted(frame["data"].unique())
+    if len(studies) < 2 and len(datasets) < 2:
+        return None
+    plural = "study" if len(studies) == 1 else "studies"
+    sets = "dataset" if len(datasets) == 1 else "datasets"
+    return (f"note: results hold {len(studies)} {plural} ({', '.join(studies)}) on "
+            f"{len(datasets)} {sets} ({', '.join(datasets)}): analysed separately")
 
 
 def load_results(paths: list[Path | str]) -> Results:
@@ -183,7 +195,8 @@ def load_results(paths: list[Path | str]) -> Results:
                         "(sweep, trial_id); the last row of each trial is used")
         frame = frame[~dupes]
     counts = frame["status"].value_counts()
-    unfinished = {s: int(counts.get(s, 0)) for s in STATUSES[1:] if counts.get(s, 0)}
+    unfinished = {s: int(counts.get(s, 0)) for s in STATUSES
+                  if s != "done" and counts.get(s, 0)}
     if unfinished:
         parts = ", ".join(f"{n} {s}" for s, n in unfinished.items())
         messages.append(f"note: {sum(unfinished.values())} trial(s) not done are left out "
@@ -199,7 +212,9 @@ def load_results(paths: list[Path | str]) -> Results:
         raise AnalysisError(f"no finished trials (status done) in {where}{skipped}; wait for "
                             "the sweep to finish some trials, then run the analysis again")
     frame["err"] = frame["best_error"].fillna(NAN_DIVERGED_ERROR)
-    frame["size"] = frame["model"].str.split("_", n=1).str[-1]
+    note = studies_note(frame)
+    if note:
+        messages.append(note)
     frame["epochs"] = frame["epochs"].astype(np.int64)
     frame["batch_size"] = frame["batch_size"].astype(np.int64)
     return Results(frame=frame, keys=group_keys(frame), files=files, rows_read=rows_read,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+
+from analysis import words
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -37,6 +39,11 @@ class Section:
     text: str = ""
     table: pd.DataFrame | None = None
     figure: Path | None = None
+    findings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.figure is None and (self.table is None or self.table.empty)
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -71,6 +78,9 @@ def render(title: str, meta: list[str], messages: list[str], sections: list[Sect
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         if section.text:
             parts.append(f'<p class="note">{html.escape(section.text)}</p>')
+        if section.findings:
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in section.findings)
+            parts.append(f'<ul class="findings">{items}</ul>')
         if section.table is not None and not section.table.empty:
             table = format_table(section.table).to_html(index=False, border=0)
             parts.append(f'<div class="scroll">{table}</div>')
@@ -85,3 +95,102 @@ def write_report(path: Path, title: str, meta: list[str], messages: list[str],
     """Write ``render(...)`` to ``path`` as UTF-8."""
     path.write_text(render(title, meta, messages, sections), encoding="utf-8")
     return path
+
+
+def _tables(tables: dict, *names: str) -> list[pd.DataFrame]:
+    return [tables.get(name, pd.DataFrame()) for name in names]
+
+
+def findings(tables: dict) -> list[str]:
+    """The comparisons in words: unpaired KS, then paired on shared draws."""
+    ks, paired = _tables(tables, "ks", "paired")
+    lines = [words.ks_sentence(r) for _, r in ks.iterrows()]
+    return lines + [words.paired_sentence(r) for _, r in paired.iterrows()]
+
+
+def _stability_sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
+    """Summary, EDFs and the stem comparisons."""
+    from analysis import plots, stats
+
+    within = ", ".join(str(k) for k in stats.WITHIN)
+    ks, paired = _tables(tables, "ks", "paired")
+    return [
+        Section("Stability summary per group",
+                f"Every study, each group one arm (keys: {', '.join(keys)}); studies and "
+                f"datasets are never pooled. n finished trials; best and median top-1 error "
+                f"(%); within_k: fraction of trials with Δerror < k points ({within}); "
+                "diverged_frac; auc_10: area under the Δ-EDF on [0, 10] points (10 = every "
+                "trial at the best); best_lr/best_wd at batch 2048.", tables["summary"]),
+        Section("EDF of Δerror (lr/wd study)",
+                "F(e) = fraction of an arm's trials with error below its best + e. Steeper "
+                "and higher is more stable. Shaded with dashed edges: 95% DKW band, valid for "
+                f"the whole curve at once. Arms with fewer than {plots.MIN_EDF_TRIALS} trials "
+                "are left out. The x axis holds every finished trial: a curve ending below 1 "
+                "means diverged trials, counted at their recorded error.",
+                figure=pngs.get("edf_delta")),
+        Section("EDF of top-1 error (lr/wd study)", "The same curves on absolute error.",
+                figure=pngs.get("edf_error")),
+        Section("Unpaired comparison: KS test (ViT_P vs ViT_C, ViT_C vs CNN)",
+                "ks_pvalue: scipy.stats.ks_2samp on Δerror (ks.csv also has it on absolute "
+                "error); within_4_diff = within_4_b − within_4_a with a 95% bootstrap "
+                "interval. dkw_a/dkw_b: each curve's 95% band half-width.",
+                ks, findings=[words.ks_sentence(r) for _, r in ks.iterrows()]),
+        Section("Paired comparison on shared lr/wd draws",
+                "Arms joined on (sweep, sample): ViT_P and ViT_C train at identical lr/wd at "
+                "each sample k, the CNN at the same quantiles of its own interval. diff = "
+                "err_b − err_a per draw; wilcoxon_pvalue: scipy.stats.wilcoxon; "
+                "within_4 interval: paired bootstrap over sample indices.",
+                paired, pngs.get("paired"),
+                findings=[words.paired_sentence(r) for _, r in paired.iterrows()]),
+    ]
+
+
+def _budget_sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
+    """Expected best error, good ranges, importance, lr/wd maps."""
+    curves, ranges, importance = _tables(tables, "expected_best", "good_range", "importance")
+    return [
+        Section("Expected best error vs number of trials",
+                "Dodge et al. (2019): the expected best of n lr/wd trials drawn without "
+                "replacement from an arm's N; band ±1σ of the with-replacement form. How "
+                "many random tries each recipe needs (expected_best.csv).",
+                figure=pngs.get("expected_best"),
+                findings=words.expected_sentences(curves, keys) if not curves.empty else []),
+        Section("Good lr, wd and lr·wd ranges",
+                "pycls's sweep analysis: the interval spanned by an arm's best 25% of trials, "
+                "its width in decades (narrower = less stable), and 95% bootstrap intervals "
+                "of its ends.", ranges,
+                findings=words.range_sentences(ranges) if not ranges.empty else []),
+        Section("Hyperparameter importance (Optuna)",
+                "Optuna's PedAnovaImportanceEvaluator on each arm's finished trials "
+                "(log-uniform lr and wd over the arm's observed range), normalised to sum "
+                "to 1.", importance,
+                findings=words.importance_sentences(importance) if not importance.empty
+                else []),
+        Section("Error vs lr and wd",
+                "Trials of lr/wd (and tune) studies, lr and wd at batch 2048; the star marks "
+                "each arm's best.", figure=pngs.get("hparams")),
+    ]
+
+
+def _recipe_sections(tables: dict, pngs: dict) -> list[Section]:
+    """Optimizer gap and training length."""
+    gap, lengths = _tables(tables, "optimizer_gap", "training_length")
+    return [
+        Section("Optimizer gap (AdamW vs SGD)",
+                "Each optimizer's tuned error (the seed mean at a fixed lr/wd, or the best of "
+                "an lr/wd sweep), n = trials it came from, [lo, hi] = seeds' range or a "
+                "bootstrap 95% interval of the best; gap = SGD − AdamW.",
+                gap, pngs.get("optimizer_gap"),
+                findings=words.gap_sentences(gap) if not gap.empty else []),
+        Section("Training length",
+                "Tuned error per schedule length and its gap to the longest schedule.",
+                lengths, pngs.get("training_length"),
+                findings=words.length_sentences(lengths) if not lengths.empty else []),
+    ]
+
+
+def sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
+    """The report's sections in reading order; studies absent from the results drop out."""
+    every = (_stability_sections(tables, pngs, keys) + _budget_sections(tables, pngs, keys)
+             + _recipe_sections(tables, pngs))
+    return [s for s in every if not s.empty]

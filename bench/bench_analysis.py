@@ -1,8 +1,8 @@
 """Benchmark: ``python -m analysis.edf`` on a 100,000-row results folder (target: 10 s).
 
 Run ``.venv/bin/python bench/bench_analysis.py [--rows N] [--repeat R]``. It writes a fake
-lr/wd sweep (2 sizes x 2 stems x 2 optimizers, some diverged, 0.1% of rows unfinished)
-into a temporary folder, times the command end to end (interpreter start, imports,
+lr/wd study (2 sizes x 2 stems x 2 optimizers, paired samples, some diverged, 0.1% of
+rows unfinished) into a temporary folder, times the command end to end (interpreter start, imports,
 statistics, figures and report included) R times, and prints the best wall time, its
 ratio to the target and the CPU time (other jobs on the machine inflate wall time, not
 CPU time). Exits 1 when the best run misses the target.
@@ -41,7 +41,7 @@ def main() -> int:
     walls, cpus = [], []
     with tempfile.TemporaryDirectory() as tmp:
         per_group = (args.rows - args.rows // 1000) // GROUPS
-        trials = fixture.make_trials("lrwd", n_per_group=per_group, sweep="bench",
+        trials = fixture.make_trials("lr_wd", n_per_group=per_group, sweep="bench",
                                      n_unfinished=args.rows - GROUPS * per_group)
         fixture.write_results(tmp, trials, curves=False)
         for _ in range(args.repeat):

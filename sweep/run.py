@@ -20,7 +20,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from sweep.checks import check_sweep, listify_overrides
-from sweep.driver import guard, spec
+from sweep.driver import guard, spec, trackers
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
 from sweep.engine.config import compose, load_model
@@ -50,6 +50,17 @@ def compose_sweep(overrides: list[str]) -> DictConfig:
     return compose("run", [f"preset={preset}", *overrides]) if preset != "none" else cfg
 
 
+def require_data_root(cfg: DictConfig) -> None:
+    """A dataset read from disk needs its folder, even for a dry run: a paper-model plan
+    without data is not the sweep that would run."""
+    if cfg.data.name != "synthetic" and not cfg.data.get("root"):
+        raise UserError(
+            f"data.root is not set: {'+'.join(cfg.sweep.models)} trains on {cfg.data.name} at "
+            f"{cfg.data.image_size} px; pass data.root=/path/to/{cfg.data.name} (or set "
+            "VITSTAB_DATA), or run the CPU demo (the tiny pair on synthetic data): "
+            "make sweep, no MODEL")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweep.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = compose_sweep(args.overrides)
         check_sweep(cfg)
+        require_data_root(cfg)
         name = sweep_name(cfg)
         folder = Path(cfg.results).resolve() / name
         starts = spec.sample_starts(cfg, folder)
@@ -65,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.dry_run:
             print_plan(experiments, cfg, name)
             return 0
+        trackers.check(cfg)  # a tracker asked for but not installed: one line, nothing run
         train_images(cfg.data, strict=True)  # a missing or malformed dataset fails here, once
         guard.probe_address(cfg.ray.address)
         guard.lock_sweep(folder)  # held until this process ends

@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis import fixture, load, stats
+from analysis import edf, expected, fixture, importance, load, stats
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("edf_delta", "edf_error", "hparams", "optimizer_gap", "training_length")
-TABLES = ("summary", "ks", "edf", "optimizer_gap", "training_length")
+FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "optimizer_gap",
+           "training_length")
+TABLES = ("summary", "ks", "paired", "expected_best", "good_range", "importance", "edf",
+          "optimizer_gap", "training_length")
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
@@ -37,12 +39,13 @@ def trials_of(folder: Path) -> pd.DataFrame:
     return frame
 
 
-KEYS = ["model", "optimizer", "epochs", "sweep"]  # the example has overlapping sweeps
+KEYS = ["model", "study", "data", "optimizer", "epochs", "batch_size"]
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """All three studies (lr/wd, optimizer, length) analysed once, default output folder."""
+    """Three studies (lr_wd with a CNN arm, optimizer, schedule) analysed once, default
+    output folder."""
     root = tmp_path_factory.mktemp("results")
     fixture.write_example(root)
     return root, run_cli(root)
@@ -59,9 +62,11 @@ def test_writes_every_output_and_prints_the_summary(example):
         assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
     header = done.stdout.splitlines()[0].split()
     assert header[:3] == ["model", "stem", "size"] and "within_4" in header
-    for model in ("vitp_tiny", "vitc_tiny", "vitp_4gf", "vitc_4gf"):
+    for model in ("vitp_tiny", "vitc_tiny", "vitp_4gf", "vitc_4gf", "regnety_tiny"):
         assert model in done.stdout
     assert "3 trial(s) not done are left out" in done.stderr
+    assert ("results hold 3 studies (lr_wd, optimizer, schedule) on 1 dataset (synthetic): "
+            "analysed separately") in done.stderr
     assert "1 diverged trial(s) have no error recorded" in done.stderr
 
 
@@ -71,13 +76,14 @@ def test_report_is_self_contained(example):
     assert html.count('src="data:image/png;base64,') == len(FIGURES)
     assert html.count("src=") == len(FIGURES) and "<link" not in html
     assert "Stability summary per group" in html and "ViT_P vs ViT_C" in html
+    assert "ViT_C vs CNN" in html and "Wilcoxon p =" in html and "PedAnova" in html
 
 
 def test_summary_numbers(example):
     root, _ = example
     summary = pd.read_csv(root / "analysis" / "summary.csv")
     trials = trials_of(root)
-    assert len(summary) == trials.groupby(KEYS).ngroups == 32
+    assert len(summary) == trials.groupby(KEYS).ngroups == 48
     grid = np.linspace(0, stats.AUC_UPTO, 100_001)
     for _, row in summary.iterrows():
         g = trials[(trials[KEYS] == row[KEYS]).all(axis=1)]
@@ -95,42 +101,46 @@ def test_edf_equals_scipy_ecdf(example):
     root, _ = example
     curves = pd.read_csv(root / "analysis" / "edf.csv")
     trials = trials_of(root)
+    trials = trials[trials["study"] == "lr_wd"]
+    assert len(curves.groupby(KEYS)) == trials.groupby(KEYS).ngroups == 12
     for key, g in trials.groupby(KEYS):
         curve = curves[(curves[KEYS] == pd.Series(key, index=KEYS)).all(axis=1)]
         ref = sps.ecdf(g["err"].to_numpy()).cdf
         np.testing.assert_allclose(curve["error"], ref.quantiles)
         np.testing.assert_allclose(curve["F"], ref.probabilities)
         np.testing.assert_allclose(curve["delta"], ref.quantiles - ref.quantiles[0])
-        eps = stats.dkw_epsilon(len(g))
+        eps = edf.dkw_epsilon(len(g))
         np.testing.assert_allclose(curve["upper"], np.minimum(ref.probabilities + eps, 1))
 
 
 def test_fraction_below_is_the_papers_strict_edf():
     values = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
     x = np.array([0.5, 1.0, 2.0, 2.5, 5.0, 6.0])
-    np.testing.assert_allclose(stats.fraction_below(values, x), [np.mean(values < v) for v in x])
+    np.testing.assert_allclose(edf.fraction_below(values, x), [np.mean(values < v) for v in x])
     # scipy's ecdf is right-continuous (<=); the paper's F(e) is its left limit.
     left = sps.ecdf(values).cdf.evaluate(np.nextafter(x, -np.inf))
-    np.testing.assert_allclose(stats.fraction_below(values, x), left)
+    np.testing.assert_allclose(edf.fraction_below(values, x), left)
 
 
 def test_ks_equals_scipy_ks_2samp(example):
     root, _ = example
     ks = pd.read_csv(root / "analysis" / "ks.csv")
     trials = trials_of(root)
-    assert len(ks) == 16
+    assert len(ks) == 8  # 2 sizes x 2 optimizers x (ViT_P/ViT_C, ViT_C/CNN), lr_wd only
+    pairs = set(zip(ks["stem_a"], ks["stem_b"], strict=True))
+    assert pairs == {("patchify", "conv"), ("conv", "cnn")}
     for _, row in ks.iterrows():
-        shared = (trials[["optimizer", "epochs", "sweep"]] == row[["optimizer", "epochs",
-                                                                   "sweep"]]).all(axis=1)
-        p = trials[shared & (trials["model"] == row["model_p"])]
-        c = trials[shared & (trials["model"] == row["model_c"])]
-        ref = sps.ks_2samp(p["delta"], c["delta"])
+        shared = (trials[["study", "optimizer", "epochs"]] == row[
+            ["study", "optimizer", "epochs"]]).all(axis=1)
+        a = trials[shared & (trials["model"] == row["model_a"])]
+        b = trials[shared & (trials["model"] == row["model_b"])]
+        ref = sps.ks_2samp(a["delta"], b["delta"])
         assert row["ks_stat"] == pytest.approx(ref.statistic)
         assert row["ks_pvalue"] == pytest.approx(ref.pvalue)
-        ref_abs = sps.ks_2samp(p["err"], c["err"])
+        ref_abs = sps.ks_2samp(a["err"], b["err"])
         assert row["ks_stat_abs"] == pytest.approx(ref_abs.statistic)
         assert row["ks_pvalue_abs"] == pytest.approx(ref_abs.pvalue)
-        diff = np.mean(c["delta"] < 4) - np.mean(p["delta"] < 4)
+        diff = np.mean(b["delta"] < 4) - np.mean(a["delta"] < 4)
         assert row["within_4_diff"] == pytest.approx(diff)
         assert row["within_4_lo"] <= diff + 1e-9 and diff - 1e-9 <= row["within_4_hi"]
 
@@ -142,7 +152,7 @@ def test_dkw_band_covers_the_true_cdf_at_the_nominal_rate(n):
     rng = np.random.default_rng(2021 + n)
     reps, covered = 1000, 0
     for _ in range(reps):
-        curve = stats.edf(rng.gamma(2.0, 3.0, n))
+        curve = edf.ecdf(rng.gamma(2.0, 3.0, n))
         true = sps.gamma.cdf(curve.x, 2.0, scale=3.0)
         # The band is constant on [x_i, x_i+1): the true CDF must start above its lower
         # edge there and reach x_i+1 below its upper edge; before x_1 the band is [0, eps].
@@ -164,28 +174,39 @@ def test_bootstrap_ci_is_deterministic_and_brackets_the_estimate():
 def test_optimizer_gap_and_training_length(example):
     root, _ = example
     gap = pd.read_csv(root / "analysis" / "optimizer_gap.csv")
-    seeds = gap[gap["sweep"] == "fixture_optimizer"].set_index("model")
+    seeds = gap[gap["study"] == "optimizer"].set_index("model")
     trials = trials_of(root)
-    opt = trials[trials["sweep"] == "fixture_optimizer"]
+    opt = trials[trials["study"] == "optimizer"]
     mean = opt.groupby(["model", "optimizer"])["err"].mean().unstack()
     for model, row in seeds.iterrows():
         assert row["gap"] == pytest.approx(mean.at[model, "sgd"] - mean.at[model, "adamw"])
-    assert (seeds.loc[["vitp_tiny", "vitp_4gf"], "gap"] > 3).all()  # the fixture's ViT_P
-    assert (seeds.loc[["vitc_tiny", "vitc_4gf"], "gap"] < 2).all()
+        for o in ("adamw", "sgd"):  # a seed study: n seeds, interval = their range
+            runs = opt[(opt["model"] == model) & (opt["optimizer"] == o)]["err"]
+            assert row[f"n_{o}"] == len(runs) == 3
+            assert (row[f"lo_{o}"], row[f"hi_{o}"]) == pytest.approx((runs.min(), runs.max()))
+    assert "regnety_tiny" in seeds.index  # the CNN is in the gap table
+    assert seeds.loc["vitp_tiny", "gap"] > 3 and seeds.loc["vitc_tiny", "gap"] < 2
+    swept = gap[gap["study"] == "lr_wd"].set_index("model")
+    lrwd = trials[trials["study"] == "lr_wd"]
+    for model, row in swept.iterrows():  # an lr/wd sweep: the best of its n trials
+        runs = lrwd[(lrwd["model"] == model) & (lrwd["optimizer"] == "sgd")]["err"]
+        assert row["err_sgd"] == pytest.approx(runs.min()) and row["n_sgd"] == len(runs)
+        assert row["lo_sgd"] == pytest.approx(runs.min()) and row["hi_sgd"] >= runs.min()
     lengths = pd.read_csv(root / "analysis" / "training_length.csv")
+    assert set(lengths["study"]) == {"schedule"}
     assert sorted(lengths["epochs"].unique()) == [50, 100, 200, 400]
     assert (lengths.loc[lengths["epochs"] == 400, "delta_to_longest"] == 0).all()
     at50 = lengths[lengths["epochs"] == 50].set_index("model")["delta_to_longest"]
-    assert at50["vitp_tiny"] > at50["vitc_tiny"]
+    assert at50["vitp_tiny"] > at50["vitc_tiny"] and "regnety_tiny" in at50
 
 
 def test_malformed_rows_are_skipped_and_counted(example, tmp_path):
     root, _ = example
-    sweep = tmp_path / "results" / "fixture_lrwd"
+    sweep = tmp_path / "results" / "fixture_lr_wd"
     sweep.mkdir(parents=True)
-    clean = (root / "fixture_lrwd" / "trials.csv").read_text()
+    clean = (root / "fixture_lr_wd" / "trials.csv").read_text()
     row = next(line for line in clean.splitlines() if ",done,False," in line)
-    trial_id = row.split(",")[1]
+    trial_id = row.split(",")[3]
     bad = ["not,a,row",  # garbled
            row.replace(trial_id, "zz1").replace(",done,", ",finished,"),  # unknown status
            row.replace(trial_id, "zz2").rsplit(",", 2)[0] + ",abc,1.0",  # no best_error
@@ -196,18 +217,18 @@ def test_malformed_rows_are_skipped_and_counted(example, tmp_path):
     assert "warning: skipped 4 malformed or half-written row(s)" in done.stderr
     dirty = pd.read_csv(tmp_path / "out" / "summary.csv")
     reference = pd.read_csv(root / "analysis" / "summary.csv")
-    reference = reference[reference["sweep"] == "fixture_lrwd"].drop(columns="sweep")
+    reference = reference[reference["study"] == "lr_wd"]
     pd.testing.assert_frame_equal(dirty.reset_index(drop=True), reference.reset_index(drop=True))
 
 
 def test_only_the_studies_present_are_drawn_and_stale_outputs_go(tmp_path):
-    trials = fixture.make_trials("lrwd", optimizers=("adamw",), sizes=("tiny",),
+    trials = fixture.make_trials("lr_wd", optimizers=("adamw",), sizes=("tiny",),
                                  n_per_group=12, n_unfinished=2)
     fixture.write_results(tmp_path / "results", trials)
     out = tmp_path / "out"
     out.mkdir()
     (out / "training_length.png").write_bytes(b"old")
-    done = run_cli(tmp_path / "results" / "fixture_lrwd" / "trials.csv", "--out", out)
+    done = run_cli(tmp_path / "results" / "fixture_lr_wd" / "trials.csv", "--out", out)
     assert done.returncode == 0, done.stderr
     written = {p.name for p in out.iterdir()}
     assert {"summary.csv", "ks.csv", "edf_delta.png", "hparams.pdf", "report.html"} <= written
@@ -216,15 +237,176 @@ def test_only_the_studies_present_are_drawn_and_stale_outputs_go(tmp_path):
     assert len(pd.read_csv(out / "summary.csv")) == 2
 
 
-def test_group_keys_add_batch_size_and_sweep_only_when_they_vary():
+def test_group_keys_add_sweep_only_when_two_sweeps_share_a_group():
     base = fixture.make_trials("optimizer", sizes=("tiny",), n_per_group=2)
-    assert load.group_keys(base) == ["model", "optimizer", "epochs"]
-    assert load.group_keys(base.assign(batch_size=[256, 512] * (len(base) // 2))) == [
-        "model", "optimizer", "epochs", "batch_size"]
+    assert load.group_keys(base) == load.STUDY_KEYS == [
+        "model", "study", "data", "optimizer", "epochs", "batch_size"]
     twice = pd.concat([base, base.assign(sweep="other")])
-    assert load.group_keys(twice) == ["model", "optimizer", "epochs", "sweep"]
-    apart = pd.concat([base, base.assign(sweep="other", epochs=100)])
-    assert load.group_keys(apart) == ["model", "optimizer", "epochs"]
+    assert load.group_keys(twice) == load.STUDY_KEYS + ["sweep"]
+    apart = pd.concat([base, base.assign(sweep="other", data="cifar10")])
+    assert load.group_keys(apart) == load.STUDY_KEYS
+
+
+def test_studies_and_datasets_are_never_pooled(tmp_path):
+    """An lr_wd sweep and a schedule sweep of the same models at the same 50 epochs, and
+    an lr_wd sweep on another dataset: every statistic keeps them apart."""
+    lrwd = fixture.make_trials("lr_wd", sizes=("tiny",), optimizers=("adamw",),
+                               n_per_group=16)
+    schedule = fixture.make_trials("schedule", sizes=("tiny",), optimizers=("adamw",),
+                                   n_per_group=3, epochs=(50, 100), seed=1)
+    other = fixture.make_trials("lr_wd", sizes=("tiny",), optimizers=("adamw",),
+                                n_per_group=8, data="cifar10", sweep="cifar", seed=2)
+    fixture.write_results(tmp_path / "r", pd.concat([lrwd, schedule, other]), curves=False)
+    done = run_cli(tmp_path / "r", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert ("note: results hold 2 studies (lr_wd, schedule) on 2 datasets (cifar10, "
+            "synthetic): analysed separately") in done.stderr
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    vitp = summary[summary["model"] == "vitp_tiny"].set_index(["study", "data", "epochs"])
+    assert vitp.loc[("lr_wd", "synthetic", 50), "n"] == 16  # not 16 + 3 + 8
+    assert vitp.loc[("schedule", "synthetic", 50), "n"] == 3
+    assert vitp.loc[("lr_wd", "cifar10", 50), "n"] == 8
+    best = lrwd[lrwd["model"] == "vitp_tiny"]["best_error"].min()
+    assert vitp.loc[("lr_wd", "synthetic", 50), "best"] == pytest.approx(best)
+    lengths = pd.read_csv(tmp_path / "out" / "training_length.csv")
+    assert set(lengths["study"]) == {"schedule"} and (lengths["n"] == 3).all()
+    curves = pd.read_csv(tmp_path / "out" / "expected_best.csv")
+    assert set(curves.groupby(["study", "data"])["N"].max().items()) == {
+        (("lr_wd", "cifar10"), 8), (("lr_wd", "synthetic"), 16)}
+
+
+def test_old_format_fails_with_one_line(tmp_path):
+    old = fixture.make_trials("lr_wd", sizes=("tiny",), n_per_group=2).drop(
+        columns=["study", "data", "sample", "size"])
+    _write(tmp_path / "r" / "s" / "trials.csv", old.to_csv(index=False).encode())
+    done = run_cli(tmp_path / "r")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "predates the study column" in done.stderr and "re-run the sweep" in done.stderr
+
+
+def test_expected_best_matches_brute_force():
+    """Without replacement: the mean of the minimum over every n-subset; with replacement:
+    the mean and variance of the minimum over every ordered n-tuple."""
+    from itertools import combinations, product
+
+    errors = np.array([31.0, 27.5, 40.2, 27.5, 99.9, 33.3, 29.1])
+    ns = np.arange(1, len(errors) + 1)
+    without, with_mean, sd = expected.expected_min(errors, ns)
+    for n in ns:
+        subsets = [min(c) for c in combinations(errors, n)]
+        assert without[n - 1] == pytest.approx(np.mean(subsets))
+        if n <= 4:
+            tuples = np.array([min(t) for t in product(errors, repeat=n)])
+            assert with_mean[n - 1] == pytest.approx(tuples.mean())
+            assert sd[n - 1] == pytest.approx(tuples.std())
+    big = np.random.default_rng(0).gamma(2.0, 3.0, 512)  # log-binomials: stable at N=512
+    without, _, _ = expected.expected_min(big, np.arange(1, 513))
+    assert np.all(np.isfinite(without)) and np.all(np.diff(without) <= 1e-9)
+    assert without[0] == pytest.approx(big.mean()) and without[-1] == pytest.approx(big.min())
+
+
+def test_expected_best_csv(example):
+    root, _ = example
+    curves = pd.read_csv(root / "analysis" / "expected_best.csv")
+    trials = trials_of(root)
+    g = trials[(trials["model"] == "vitp_tiny") & (trials["study"] == "lr_wd")
+               & (trials["optimizer"] == "sgd")]
+    c = curves[(curves["model"] == "vitp_tiny") & (curves["optimizer"] == "sgd")]
+    assert list(c["n_trials"]) == list(range(1, len(g) + 1))
+    rng = np.random.default_rng(1)  # Monte Carlo, without replacement, at n = 5
+    draws = np.array([rng.choice(g["err"].to_numpy(), 5, replace=False).min()
+                      for _ in range(40_000)])
+    assert c["expected"].iloc[4] == pytest.approx(draws.mean(), abs=0.3)
+    assert c["expected"].iloc[-1] == pytest.approx(g["err"].min())
+    assert expected.n_grid(20_000)[[0, -1]].tolist() == [1, 20_000]
+
+
+def test_paired_comparison(example):
+    root, _ = example
+    table = pd.read_csv(root / "analysis" / "paired.csv")
+    trials = trials_of(root)
+    lrwd = trials[trials["study"] == "lr_wd"]
+    assert len(table) == 8
+    for _, row in table.iterrows():
+        arm = (lrwd["size"] == row["size"]) & (lrwd["optimizer"] == row["optimizer"])
+        a = lrwd[arm & (lrwd["model"] == row["model_a"])].set_index("sample")
+        b = lrwd[arm & (lrwd["model"] == row["model_b"])].set_index("sample")
+        d = (b["err"] - a["err"]).dropna()
+        assert row["n_pairs"] == len(d) == 24
+        assert row["diff_median"] == pytest.approx(d.median())
+        assert row["diff_mean"] == pytest.approx(d.mean())
+        assert row["wilcoxon_pvalue"] == pytest.approx(sps.wilcoxon(d.to_numpy()).pvalue)
+        same = np.allclose(a["lr"], b["lr"].loc[a.index]) and np.allclose(
+            a["wd"], b["wd"].loc[a.index])
+        assert same == (row["stem_b"] == "conv") == (row["same_lr_wd"] == 1.0)
+        diff = np.mean(b["delta"] < 4) - np.mean(a["delta"] < 4)
+        assert row["within_4_diff"] == pytest.approx(diff)
+        assert row["within_4_lo"] <= diff + 1e-9 <= row["within_4_hi"] + 2e-9
+    vit = table[table["stem_a"] == "patchify"]
+    assert (vit["diff_median"] < 0).all() and (vit["wilcoxon_pvalue"] < 0.05).all()
+
+
+def test_paired_bootstrap_resamples_pairs_jointly():
+    """Perfectly correlated arms: the paired interval is far narrower than the unpaired."""
+    rng = np.random.default_rng(3)
+    da = rng.exponential(4, 60)
+    db = da * 0.98
+    paired_ci = stats.within_diff_ci(da, db, paired=True)
+    unpaired = stats.within_diff_ci(da, db)
+    assert paired_ci[1] - paired_ci[0] < 0.5 * (unpaired[1] - unpaired[0])
+
+
+def test_good_ranges(example):
+    root, _ = example
+    table = pd.read_csv(root / "analysis" / "good_range.csv")
+    trials = trials_of(root)
+    lrwd = trials[trials["study"] == "lr_wd"].assign(lrwd=lambda t: t["lr"] * t["wd"])
+    assert len(table) == 12 * 3
+    for _, row in table.iterrows():
+        g = lrwd[(lrwd["model"] == row["model"]) & (lrwd["optimizer"] == row["optimizer"])]
+        top = g.sort_values("err", kind="stable").head(int(np.ceil(0.25 * len(g))))
+        assert row["top"] == len(top) == 6
+        assert row["lo"] == pytest.approx(top[row["param"]].min())
+        assert row["hi"] == pytest.approx(top[row["param"]].max())
+        assert row["decades"] == pytest.approx(np.log10(row["hi"] / row["lo"]))
+        assert row["lo_low"] <= row["lo_high"] and row["hi_low"] <= row["hi_high"]
+
+
+def test_importance_matches_optuna(example):
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    root, _ = example
+    table = pd.read_csv(root / "analysis" / "importance.csv")
+    trials = trials_of(root)
+    row = table[(table["model"] == "vitc_4gf") & (table["optimizer"] == "adamw")].iloc[0]
+    g = trials[(trials["study"] == "lr_wd") & (trials["model"] == "vitc_4gf")
+               & (trials["optimizer"] == "adamw")]
+    dists = {k: FloatDistribution(g[k].min(), g[k].max(), log=True) for k in ("lr", "wd")}
+    study = optuna.create_study()
+    study.add_trials([optuna.trial.create_trial(params={"lr": r.lr, "wd": r.wd},
+                                                distributions=dists, value=r.err)
+                      for r in g.itertuples()])
+    ref = optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    assert row["evaluator"] == "PedAnovaImportanceEvaluator" and row["n_used"] == len(g)
+    assert row["importance_lr"] == pytest.approx(ref["lr"])
+    assert row["importance_wd"] == pytest.approx(ref["wd"])
+    assert len(table) == 12 and importance.MAX_TRIALS <= 1000
+
+
+def test_sentences_follow_the_data():
+    small = pd.Series({"size": "tiny", "optimizer": "adamw", "epochs": 5, "stem_a": "patchify",
+                       "stem_b": "conv", "n_a": 6, "n_b": 6, "ks_pvalue": 0.47,
+                       "dkw_a": edf.dkw_epsilon(6), "dkw_b": edf.dkw_epsilon(6),
+                       "within_4_a": 0.5, "within_4_b": 0.67, "within_4_diff": 0.17,
+                       "within_4_lo": -0.3, "within_4_hi": 0.6})
+    from analysis import words
+
+    text = words.ks_sentence(small)
+    assert "KS p = 0.47 at n = 6 per arm" in text and "cannot tell" in text
+    assert "±0.55 DKW band" in text
+    assert "differ" in words.ks_sentence(small.replace(0.47, 0.001))
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -234,7 +416,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def _only_running(tmp: Path) -> Path:
-    trials = fixture.make_trials("lrwd", sizes=("tiny",), n_per_group=2, n_unfinished=3)
+    trials = fixture.make_trials("lr_wd", sizes=("tiny",), n_per_group=2, n_unfinished=3)
     fixture.write_results(tmp / "r", trials[trials["status"] != "done"], curves=False)
     return tmp / "r"
 
@@ -248,7 +430,7 @@ BAD_INPUTS = {
     "binary csv": (lambda tmp: _write(tmp / "r" / "s" / "trials.csv", bytes(range(256)) * 8),
                    "trials.csv is not a"),
     "wrong columns": (lambda tmp: _write(tmp / "r" / "s" / "trials.csv", b"a,b\n1,2\n"),
-                      "missing columns: sweep, trial_id"),
+                      "missing columns: sweep, study, data, trial_id"),
     "nothing finished": (_only_running, "no finished trials"),
 }
 

@@ -12,7 +12,7 @@ from sweep.engine.config import choices, load_model, model_spec
 from sweep.errors import UserError
 from sweep.models import ViT, ViTSpec
 
-# PAPER.md Table 1: GF, params (M), acts (M).
+# the paper's Table 1: GF, params (M), acts (M).
 TABLE1 = {
     "vitp_1gf": (1.1, 4.8, 5.5), "vitp_4gf": (3.9, 18.5, 11.1),
     "vitp_18gf": (17.5, 86.6, 24.0), "vitp_36gf": (35.9, 178.4, 37.3),

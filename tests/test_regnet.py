@@ -57,7 +57,7 @@ def test_configs_are_pyclss_regnety(name):
     assert (model.se_ratio, model.stem_width, model.bottleneck) == (0.25, 32, 1.0)
     assert model.stem_type == "simple_stem_in" and model.arch == "regnet"
     assert (model.image_size, model.num_classes) == (224, 1000)
-    # PAPER.md Table 4, RegNetY row (batch-2048 units); no tuned values in the paper.
+    # the paper's Table 4, RegNetY row (batch-2048 units); no tuned values in the paper.
     assert dict(model.interval.adamw) == {"lr": [1.25e-3, 4.0e-2], "wd": [0.0075, 0.24]}
     assert dict(model.interval.sgd) == {"lr": [0.25, 8.0], "wd": [3.0e-6, 8.0e-5]}
     assert not model.tuned

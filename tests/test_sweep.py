@@ -95,12 +95,36 @@ def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
     assert again == out  # same sweep config, same trials
 
 
+def test_paired_draws_two_models_two_optimizers(cli, tmp_path):
+    """Every group's sample k is the same unit-square point: the two stems get identical
+    (lr, wd) at each k, the two optimizers the same quantiles of their own ranges; a
+    larger n keeps the first draws; sobol is a sampler too."""
+    def plan(*extra: str) -> pd.DataFrame:
+        out = cli("sweep.run", *sweep_args(tmp_path, "dry_run=true",
+                                           "sweep.optimizers=[adamw,sgd]", *extra)).stdout
+        rows = [ln.split() for ln in out.splitlines()[2:-1]]
+        frame = pd.DataFrame(rows, columns=["group", "sample", "lr", "wd", "epochs", "seed",
+                                            "pmac"])
+        frame[["model", "optimizer"]] = frame.group.str.split("-", expand=True)
+        return frame.astype({"sample": int, "lr": float, "wd": float})
+
+    four = plan("sweep.n=4")
+    assert len(four) == 16 and sorted(set(four["sample"])) == [0, 1, 2, 3]
+    for _, same in four.groupby(["optimizer", "sample"]):
+        assert same.lr.nunique() == 1 and same.wd.nunique() == 1 and len(same) == 2
+    eight = plan("sweep.n=8")
+    pd.testing.assert_frame_equal(eight[eight["sample"] < 4].reset_index(drop=True), four)
+    sobol = plan("sweep.n=4", "sweep.sampler=sobol")
+    assert not sobol[["lr", "wd"]].equals(four[["lr", "wd"]])
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("sweep=grid", "unknown sweep 'grid'"),
     ("sweep.interval={lr:[1e-2,1e-3],wd:[0.1,0.2]}", "inverted"),
     ("sweep.interval={lr:[1e-3,1e-3],wd:[0.1,0.2]}", "empty"),
     (f"sweep.n=0 {INTERVAL}", "sweep.n must be >= 1"),
-    ("sweep.models=[vitp_tiny] data.image_size=34", "patch size 4 does not divide"),
+    ("sweep.models=[vitp_tiny] data.image_size=34 allow_resolution=true",
+     "patch size 4 does not divide"),
 ])
 def test_bad_sweep_specs_fail_before_any_trial(cli, tmp_path, override, message):
     proc = cli("sweep.run", *sweep_args(tmp_path, *override.split()), check=False)
@@ -121,7 +145,7 @@ def test_missing_dataset_fails_before_any_trial(cli, tmp_path):
 
 def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
     proc = cli("sweep.run", *sweep_args(tmp_path, "preset=none", "sweep.models=[vitp_72gf]",
-                                        "data.image_size=32", "sweep.optimizers=[sgd]",
+                                        "data.image_size=32", "allow_resolution=true", "sweep.optimizers=[sgd]",
                                         "sweep=optimizer"), check=False)
     assert proc.returncode != 0 and "no tuned lr/wd for sgd" in proc.stderr
 
@@ -239,3 +263,22 @@ def test_dead_worker_is_retried_from_its_checkpoint(tmp_path):
     assert len(trials) == 2 and (trials.status == "done").all()
     # The retried trial resumed from its last epoch: every epoch once, none lost.
     assert sorted(curves.groupby("trial_id").epoch.apply(sorted).tolist()) == [[1, 2, 3, 4]] * 2
+
+
+def test_cnn_twin_is_the_third_curve_of_a_real_sweep(cli, tmp_path):
+    """The CPU ViT pair and the CPU RegNetY twin in one paired lr/wd sweep: the analysis
+    draws three EDF curves in the tiny panel and compares ViT_C with the CNN too."""
+    args = [a for a in sweep_args(tmp_path) if a != "analyze=false"]
+    cli("sweep.run", *args, "sweep.models=[vitp_tiny,vitc_tiny,regnety_tiny]",
+        "sweep.optimizers=[adamw]", "sweep.n=5", "schedule.epochs=1", "sweep.name=cnn",
+        INTERVAL)
+    folder = tmp_path / "cnn"
+    trials, _ = read(folder)
+    assert len(trials) == 15 and (trials.status == "done").all()
+    assert set(trials.stem) == {"patchify", "conv", "cnn"} and set(trials["size"]) == {"tiny"}
+    edf = pd.read_csv(folder / "analysis" / "edf.csv")
+    tiny = edf[edf["size"] == "tiny"]
+    assert set(tiny.stem) == {"patchify", "conv", "cnn"} and (tiny.n == 5).all()
+    ks = pd.read_csv(folder / "analysis" / "ks.csv")
+    assert set(zip(ks.stem_a, ks.stem_b, strict=True)) == {("patchify", "conv"), ("conv", "cnn")}
+    assert (folder / "analysis" / "edf_delta.png").exists()

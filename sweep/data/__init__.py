@@ -63,6 +63,12 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
     name = c.get("name")
     if name not in KEYS:
         raise UserError(f"unknown data.name {name!r}; use one of {', '.join(KEYS)}")
+    # data.micro_batch (optional: older configs lack it) is the trainer's, not the
+    # loader's: batches are always drawn whole, then split on the device.
+    micro = c.pop("micro_batch", None)
+    if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int)
+                              or micro < 1):
+        raise UserError(f"data.micro_batch must be null or an integer >= 1, got {micro!r}")
     check_keys(c, KEYS[name], "data")
     if not isinstance(c["augment"], Mapping):
         raise UserError(f"data.augment must be a mapping of augmentation settings, "
@@ -102,6 +108,11 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
         train, test = cifar10.load(c["root"])
         return TensorData(name=name, train=train, test=test, num_classes=10, mean=mean, std=std)
 
+    return _imagenet(c, num_classes=num_classes, image_size=image_size, mean=mean, std=std)
+
+
+def _imagenet(c: dict[str, Any], *, num_classes: int, image_size: int,
+              mean: tuple[float, ...], std: tuple[float, ...]) -> Data:
     from sweep.data.imagenet import ImageFolderData
 
     ratio = c["eval_crop_ratio"]

@@ -19,6 +19,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 STREAM_CROPS = 1  # per-image crop seeds of loaders that crop while decoding
 STREAM_AUGMENT = 2  # batch augmentation on the training device
 STREAM_DALI = 3  # the seed of a GPU (DALI) decoding pipeline
+STREAM_PRECISE_BN = 4  # the images and augmentation of precise BatchNorm statistics
 
 
 def epoch_seed(seed: int, epoch: int, *extra: int) -> int:

@@ -97,12 +97,13 @@ def probe_address(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> No
                         "the address") from e
 
 
-def check_resources(resources: DictConfig) -> None:
+def check_resources(resources: DictConfig, workers: int = 1) -> None:
     """Refuse, before any trial, a per-trial request no node of the cluster can hold (it
     would wait forever)."""
     import ray
 
-    want = {"CPU": float(resources.cpus_per_trial), "GPU": float(resources.gpus_per_trial)}
+    want = {"CPU": float(resources.cpus_per_trial) * workers,
+            "GPU": float(resources.gpus_per_trial)}
     for key, value in want.items():
         if value < 0:
             raise UserError(f"resources.{key.lower()}s_per_trial must be >= 0, got {value:g}")

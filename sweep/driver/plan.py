@@ -29,7 +29,8 @@ def train_images(data: DictConfig, *, strict: bool = False) -> int:
 def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
     images = train_images(cfg.data)
     total, count = 0.0, 0
-    print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images)")
+    print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images, "
+          f"{cfg.data.image_size} px)")
     print(f"{'group':<24} {'sample':>6} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} "
           f"{'PMAC':>9}")
     for experiment in experiments:
@@ -47,3 +48,31 @@ def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> Non
                   f"{t['seed']:>4} {macs / 1e15:>9.4f}")
     print(f"{count} trials, {total / 1e15:.3f} PMAC of training compute (3 × forward GF × "
           "images × epochs)")
+    print(gpu_hours_line(total, cfg))
+
+
+def gpu_hours(macs: float, *, peak_tflops: float, utilization: float) -> float:
+    """GPU-hours of ``macs`` multiply-adds of training: 2 FLOPs each, at ``utilization``
+    of the GPU's bf16 dense peak."""
+    return 2.0 * macs / (peak_tflops * 1e12 * utilization) / 3600.0
+
+
+def gpu_hours_line(macs: float, cfg: DictConfig) -> str:
+    """The dry run's GPU-hours and wall time for ``cfg.gpu`` (conf/run.yaml)."""
+    gpu = cfg.get("gpu")
+    if gpu is None:
+        return "GPU-hours: no gpu section in the config"
+    table = {str(k).lower(): float(v) for k, v in gpu.peak_tflops.items()}
+    name = str(gpu.name).lower()
+    if name not in table:
+        raise UserError(f"gpu.name={gpu.name!r} has no peak in gpu.peak_tflops "
+                        f"({', '.join(table)}); add one: gpu.peak_tflops.{name}=TFLOPS")
+    util = float(gpu.utilization)
+    if not 0 < util <= 1:
+        raise UserError(f"gpu.utilization must be in (0, 1], got {util}")
+    count = gpu.count if gpu.count is not None else cfg.get("ray", {}).get("num_gpus")
+    count = int(count or 1)
+    hours = gpu_hours(macs, peak_tflops=table[name], utilization=util)
+    return (f"{hours:,.1f} GPU-hours on {name} ({table[name]:g} TFLOPS bf16 dense peak at "
+            f"{util:.0%} utilization; FLOPs = 2 × multiply-adds); {hours / count:,.1f} h wall "
+            f"on {count} GPU{'s' if count != 1 else ''} (gpu.name, gpu.utilization, gpu.count)")

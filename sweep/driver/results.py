@@ -4,8 +4,6 @@ report, plus a live progress line. A Ray Tune callback, so it sees every trial e
 from __future__ import annotations
 
 import io
-import math
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +11,7 @@ from ray.tune import Callback
 
 from sweep.columns import CURVE_COLUMNS, STATUSES, TRIAL_COLUMNS
 from sweep.driver import trialspec
+from sweep.driver.progress import FINISHED, Progress
 from sweep.engine.checkpoint import atomic_write_bytes
 
 
@@ -38,14 +37,6 @@ def counts(rows: list[dict]) -> dict[str, int]:
     return out
 
 
-def _fmt_s(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 class ResultsWriter(Callback):
     """Keeps one row per trial and one per trial-epoch; the CSVs on disk are the state,
     so a restarted sweep (or a restored, unpickled copy of this callback) carries on."""
@@ -66,7 +57,7 @@ class ResultsWriter(Callback):
         self.trials = {r["trial_id"]: r for r in read_csv(self.folder / "trials.csv")}
         self.curves = {(r["trial_id"], int(r["epoch"])): r
                        for r in read_csv(self.folder / "curves.csv")}
-        self._last_line = ""
+        self._progress = Progress(self.sweep, self.total, self.slots)
 
     def setup(self, **info) -> None:
         self._load()
@@ -121,15 +112,10 @@ class ResultsWriter(Callback):
         self.progress()
 
     def progress(self) -> None:
-        """One line: done/running/failed of the whole sweep and an ETA."""
-        c = counts(list(self.trials.values()))
-        finished = c["done"] + c["stopped"]
-        walls = [r["wall_s"] for r in self.trials.values()
-                 if r["status"] in ("done", "stopped") and pd.notna(r.get("wall_s"))]
-        left = max(0, self.total - finished - c["failed"])
-        eta = (sum(walls) / len(walls)) * left / max(1, self.slots) if walls else math.inf
-        line = (f"[{self.sweep}] {finished}/{self.total} done ({c['diverged']} diverged), "
-                f"{c['running']} running, {c['failed']} failed, ETA {_fmt_s(eta)}")
-        if line != self._last_line:
-            print(line, file=sys.stderr, flush=True)
-            self._last_line = line
+        """The live progress line (see ``sweep.driver.progress``)."""
+        self._progress.update(self.trials.values(), self.curves.values())
+
+    def on_experiment_end(self, trials, **info) -> None:
+        ended = sum(1 for r in self.trials.values() if r["status"] in (*FINISHED, "failed"))
+        if ended >= self.total:
+            self._progress.summary(self.trials.values(), self.curves.values())

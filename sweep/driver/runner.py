@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from sweep.driver import guard
+from sweep.driver import guard, trackers
 from sweep.driver.rebuild import rebuild
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
@@ -51,16 +51,20 @@ def trial_dirname(trial) -> str:
 
 
 def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfig,
-                   max_retries: int, callback: ResultsWriter) -> None:
+                   max_retries: int, callback: ResultsWriter,
+                   loggers: list | None = None) -> None:
     """One Ray Tune experiment; restored from its folder when it exists."""
     from ray import tune
 
     from sweep.driver.trainable import train_trial
+    from sweep.engine.distributed import trial_workers
 
     guard.no_retry_for_user_errors()
-
+    # A data-parallel trial (workers > 1) holds cpus_per_trial per worker and its GPUs.
+    workers = trial_workers(resources)
     trainable = tune.with_resources(
-        train_trial, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+        tune.with_parameters(train_trial, workers=workers),
+        {"cpu": resources.cpus_per_trial * workers, "gpu": resources.gpus_per_trial})
     path = f"{storage.rstrip('/')}/{experiment.name}"
     if tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
@@ -78,7 +82,7 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
             ),
             run_config=tune.RunConfig(
                 name=experiment.name, storage_path=storage, verbose=0,
-                callbacks=[callback, guard.failure_lines()],
+                callbacks=[callback, guard.failure_lines(), *(loggers or [])],
                 failure_config=tune.FailureConfig(max_failures=max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
@@ -109,7 +113,10 @@ def _slots(cfg: DictConfig) -> int:
     import ray
 
     cpus = ray.cluster_resources().get("CPU", 1)
-    slots = int(cpus // cfg.resources.cpus_per_trial) or 1
+    from sweep.engine.distributed import trial_workers
+
+    per_trial = cfg.resources.cpus_per_trial * trial_workers(cfg.resources)
+    slots = int(cpus // per_trial) or 1
     if cfg.resources.max_concurrent:
         slots = min(slots, int(cfg.resources.max_concurrent))
     return slots
@@ -129,7 +136,9 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
     total = sum(e.num_trials for e in experiments)
     try:
         init_ray(cfg)
-        guard.check_resources(cfg.resources)
+        from sweep.engine.distributed import trial_workers
+
+        guard.check_resources(cfg.resources, workers=trial_workers(cfg.resources))
     except (UserError, ConnectionError) as e:
         ray.shutdown()
         guard.say(f"error: {e}")
@@ -143,7 +152,9 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
             groups = len({g.name for e in experiments for g in e.groups})
             print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
                   f"-> {folder}", file=sys.stderr)
-            writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
+            writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total,
+                                   slots=slots)
+            loggers = trackers.callbacks(cfg, name, folder)
             rows, curves = rebuild(writer, Path(storage))
             if rows or curves:
                 guard.say(f"restored from Ray's experiment state: {len(rows)} trials.csv rows "
@@ -151,7 +162,8 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
                           f"trials ({', '.join(curves) or 'none'})")
             for experiment in experiments:
                 run_experiment(experiment, storage=storage, resources=cfg.resources,
-                               max_retries=int(cfg.sweep.max_retries), callback=writer)
+                               max_retries=int(cfg.sweep.max_retries), callback=writer,
+                               loggers=loggers)
             if counts(read_csv(folder / "trials.csv"))["running"]:
                 raise KeyboardInterrupt  # Tune returned with trials unfinished: stopped
         except KeyboardInterrupt:

@@ -8,22 +8,22 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweep.engine.config import first_diff
 from sweep.errors import UserError
 
 CONFIG = "config.yaml"
 # The parts of a composed config that decide what the trials are.
-SPEC_KEYS = ("sweep", "data", "schedule", "seed", "ema_horizon", "diverge_factor", "amp")
+# ``groups``: every group's resolved trial config, so an edited model or optimizer yaml,
+# or an optimizer.* override, is caught too.
+SPEC_KEYS = ("sweep", "data", "schedule", "seed", "ema_horizon", "diverge_factor", "amp",
+             "groups")
 
 
-def diff(old: object, new: object, path: str = "") -> str | None:
-    """The first key path where two plain configs differ, or None."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            found = diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
-            if found:
-                return found
-        return None
-    return None if old == new else f"{path}: {old} -> {new}"
+def groups(cfg: DictConfig) -> dict:
+    """Each (model, optimizer) group's resolved trial config, by group name."""
+    from sweep.driver.studies import group_configs
+
+    return group_configs(cfg)
 
 
 def sample_starts(cfg: DictConfig, folder: Path) -> list[int]:
@@ -35,13 +35,14 @@ def sample_starts(cfg: DictConfig, folder: Path) -> list[int]:
         return [0]
     old = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
     new = OmegaConf.to_container(cfg, resolve=True)
+    new["groups"] = groups(cfg)
     old_spec, new_spec = ({k: c.get(k) for k in SPEC_KEYS} for c in (old, new))
     starts = list(old.get("sample_starts") or [0])
     grown = (new["sweep"]["study"] == "lr_wd" and old_spec["sweep"].get("n") is not None
              and int(new["sweep"]["n"]) > int(old_spec["sweep"]["n"]))
     if grown:
         old_spec["sweep"] = {**old_spec["sweep"], "n": new["sweep"]["n"]}
-    found = diff(old_spec, new_spec)
+    found = first_diff(old_spec, new_spec)
     if found:
         raise UserError(f"{folder} holds a sweep with another spec ({found}); pass "
                         "sweep.name=NEW for a new sweep, or rerun with the old settings "
@@ -51,5 +52,6 @@ def sample_starts(cfg: DictConfig, folder: Path) -> list[int]:
 
 def save(cfg: DictConfig, folder: Path, starts: list[int]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    record = OmegaConf.to_container(cfg, resolve=True) | {"sample_starts": starts}
+    record = OmegaConf.to_container(cfg, resolve=True) | {"sample_starts": starts,
+                                                           "groups": groups(cfg)}
     OmegaConf.save(OmegaConf.create(record), folder / CONFIG)

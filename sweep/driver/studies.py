@@ -193,15 +193,40 @@ def _positive_ints(values: Any, what: str) -> list[int]:
     return [int(v) for v in values]
 
 
+# The study sets these per group or per trial; every other optimizer.* setting given on
+# the command line (e.g. optimizer.nesterov=false) reaches every group.
+STUDY_OPTIMIZER_KEYS = ("name", "lr", "wd")
+TRIAL_KEYS = ["data", "schedule", "seed", "device", "threads", "compile", "amp", "ema_horizon",
+              "ema_update_period", "ema_warmup_copy", "precise_bn_images", "allow_resolution",
+              "diverge_factor", "diverge_patience", "keep_weights"]
+
+
+def optimizer_overrides(cfg: DictConfig) -> dict:
+    """The composed ``optimizer.*`` settings that differ from that optimizer's yaml: the
+    command line's (or a preset's) overrides, minus what the study sets."""
+    composed = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    stock = OmegaConf.to_container(load_optimizer(composed["name"]), resolve=True)
+    return {k: v for k, v in composed.items()
+            if k not in STUDY_OPTIMIZER_KEYS and stock.get(k) != v}
+
+
 def base_config(cfg: DictConfig, model: DictConfig, optimizer: str) -> dict:
     """The trial config every trial of a group shares (lr, wd, epochs, seed set per trial)."""
-    trial = OmegaConf.masked_copy(cfg, ["data", "schedule", "seed", "device", "threads",
-                                        "compile", "amp", "ema_horizon", "diverge_factor",
-                                        "keep_weights"])
+    trial = OmegaConf.masked_copy(cfg, [k for k in TRIAL_KEYS if k in cfg])
     trial.model = model
-    trial.optimizer = load_optimizer(optimizer)
+    trial.optimizer = OmegaConf.merge(load_optimizer(optimizer), optimizer_overrides(cfg))
     trial.threads = int(cfg.resources.cpus_per_trial)
     return OmegaConf.to_container(trial, resolve=True)
+
+
+def group_configs(cfg: DictConfig) -> dict[str, dict]:
+    """Every (model, optimizer) group's resolved trial config, by group name."""
+    out = {}
+    for name in cfg.sweep.models:
+        model = load_model(name)
+        for optimizer in cfg.sweep.optimizers:
+            out[f"{model.name}-{optimizer}"] = base_config(cfg, model, optimizer)
+    return out
 
 
 def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[DictConfig],
@@ -228,6 +253,10 @@ def _load_models(cfg: DictConfig) -> list[DictConfig]:
     models = [load_model(name) for name in cfg.sweep.models]
     for model in models:
         model_spec(model)  # an inconsistent architecture fails here, not in a worker
+        if int(model.image_size) != int(cfg.data.image_size) and not cfg.get("allow_resolution"):
+            raise UserError(f"{model.name} is designed for {model.image_size} px but "
+                            f"{cfg.data.name} serves {cfg.data.image_size} px; pass "
+                            "allow_resolution=true to train it anyway")
         if model.get("patch_size") and cfg.data.image_size % model.patch_size:
             raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
                             f"the {cfg.data.name} image size {cfg.data.image_size}")

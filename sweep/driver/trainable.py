@@ -16,7 +16,7 @@ from ray import tune
 
 from sweep.driver import trialspec
 from sweep.engine import checkpoint
-from sweep.engine.trainer import run_trial
+from sweep.engine.distributed import run_parallel
 
 
 def _progress(state: dict | None) -> float:
@@ -53,7 +53,8 @@ def _handoff(ckpt: Path) -> Path:
     return folder
 
 
-def train_trial(config: dict) -> None:
+def train_trial(config: dict, workers: int = 1) -> None:
+    """One trial; ``workers`` > 1 trains it data-parallel (``sweep.engine.distributed``)."""
     base, values = trialspec.decode(config)
     cfg = trialspec.trial_config(base, values)
     node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
@@ -67,7 +68,7 @@ def train_trial(config: dict) -> None:
         tune.report({**metrics, **node, "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(_handoff(ckpt))))
 
-    result = run_trial(cfg, lr=float(values["lr"]), wd=float(values["wd"]), workdir=workdir,
-                       on_epoch=on_epoch, log=None)
+    result = run_parallel(cfg, lr=float(values["lr"]), wd=float(values["wd"]),
+                          workdir=workdir, world=workers, on_epoch=on_epoch, log=None)
     result.pop("history")
     tune.report(result | node | {"epoch": result["epochs_run"], "final": True})

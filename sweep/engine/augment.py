@@ -23,7 +23,81 @@ from sweep.errors import UserError
 
 AUGMENT_KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "mixup", "cutmix",
         "mixup_switch_prob", "mix_prob", "label_smoothing")
-POLICIES = ("imagenet", "cifar10", "svhn")
+POLICIES = ("v0", "imagenet", "cifar10", "svhn")
+
+# pycls's AutoAugment "policy_v0" (pycls/datasets/augment.py AUTOAUG_POLICY, timm's "v0"):
+# (op, probability, magnitude in [0, 1]) per operation, two operations per sub-policy.
+V0_POLICY = (
+    (("equalize", 0.8, 0.1), ("shear_y", 0.8, 0.4)),
+    (("color", 0.4, 0.9), ("equalize", 0.6, 0.3)),
+    (("color", 0.4, 0.1), ("rotate", 0.6, 0.8)),
+    (("solarize", 0.8, 0.3), ("equalize", 0.4, 0.7)),
+    (("solarize", 0.4, 0.2), ("solarize", 0.6, 0.2)),
+    (("color", 0.2, 0.0), ("equalize", 0.8, 0.8)),
+    (("equalize", 0.4, 0.8), ("solarize_add", 0.8, 0.3)),
+    (("shear_x", 0.2, 0.9), ("rotate", 0.6, 0.8)),
+    (("color", 0.6, 0.1), ("equalize", 1.0, 0.2)),
+    (("invert", 0.4, 0.9), ("rotate", 0.6, 0.0)),
+    (("equalize", 1.0, 0.9), ("shear_y", 0.6, 0.3)),
+    (("color", 0.4, 0.7), ("equalize", 0.6, 0.0)),
+    (("posterize", 0.4, 0.6), ("auto_contrast", 0.4, 0.7)),
+    (("solarize", 0.6, 0.8), ("color", 0.6, 0.9)),
+    (("solarize", 0.2, 0.4), ("rotate", 0.8, 0.9)),
+    (("rotate", 1.0, 0.7), ("trans_y", 0.8, 0.9)),
+    (("shear_x", 0.0, 0.0), ("solarize", 0.8, 0.4)),
+    (("shear_y", 0.8, 0.0), ("color", 0.6, 0.4)),
+    (("color", 1.0, 0.0), ("rotate", 0.6, 0.2)),
+    (("equalize", 0.8, 0.4), ("equalize", 0.0, 0.8)),
+    (("equalize", 1.0, 0.4), ("auto_contrast", 0.6, 0.2)),
+    (("shear_y", 0.4, 0.7), ("solarize_add", 0.6, 0.7)),
+    (("posterize", 0.8, 0.2), ("solarize", 0.6, 1.0)),
+    (("solarize", 0.6, 0.8), ("equalize", 0.6, 0.1)),
+    (("color", 0.8, 0.6), ("rotate", 0.4, 0.5)),
+)
+# pycls's OP_RANGES: magnitude m in [0, 1] -> value lo + m (hi - lo), sign random if negate.
+V0_RANGES = {
+    "rotate": (0.0, 30.0, True), "posterize": (0.0, 4.0, False),
+    "solarize": (0.0, 256.0, False), "solarize_add": (0.0, 110.0, False),
+    "color": (0.1, 1.9, False), "shear_x": (0.0, 0.3, True), "shear_y": (0.0, 0.3, True),
+    "trans_y": (0.0, 0.45, True),
+}
+POSTERIZE_MIN = 1  # pycls: at least one bit (0 would blank the image)
+
+
+def _v0_op(name: str, prob: float, magnitude: float) -> torch.nn.Module:
+    """One pycls v0 operation as a kornia policy operation at pycls's exact value."""
+    from kornia.augmentation.auto import operations as ops
+
+    if name in ("equalize", "auto_contrast", "invert"):
+        cls = {"equalize": ops.Equalize, "auto_contrast": ops.AutoContrast,
+               "invert": ops.Invert}[name]
+        return cls(prob)
+    lo, hi, negate = V0_RANGES[name]
+    v = magnitude * (hi - lo) + lo
+    if name == "posterize":
+        v = float(max(POSTERIZE_MIN, int(v)))
+    elif name == "solarize":  # pycls keeps pixel i < int(v); images here are in [0, 1]
+        v = int(v) / 255.0
+        if v > 1.0:  # magnitude 1: no pixel is below 256, the op is the identity
+            v, prob = 1.0, 0.0
+    elif name == "solarize_add":
+        v = v / 255.0
+    cls = {"rotate": ops.Rotate, "posterize": ops.Posterize, "solarize": ops.Solarize,
+           "solarize_add": ops.SolarizeAdd, "color": ops.Saturate, "shear_x": ops.ShearX,
+           "shear_y": ops.ShearY, "trans_y": ops.TranslateY}[name]
+    return cls(None, prob, magnitude_range=(v, v), symmetric_megnitude=negate) if negate \
+        else cls(None, prob, magnitude_range=(v, v))
+
+
+def policy_modules(policy: str) -> list[torch.nn.Module]:
+    """The sub-policies of an AutoAugment policy as kornia modules: ``v0`` (pycls's)
+    built from kornia's operations at pycls's magnitudes, or one of kornia's presets."""
+    from kornia.augmentation.auto import AutoAugment
+    from kornia.augmentation.auto.operations.policy import PolicySequential
+
+    if policy == "v0":
+        return [PolicySequential(*[_v0_op(*op) for op in sub]) for sub in V0_POLICY]
+    return [m for _, m in AutoAugment(policy).named_children()]
 
 
 class BatchAugment:
@@ -72,9 +146,7 @@ class BatchAugment:
         self._consts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._policies: list[torch.nn.Module] = []
         if autoaugment:
-            from kornia.augmentation.auto import AutoAugment
-
-            self._policies = [m for _, m in AutoAugment(autoaugment_policy).named_children()]
+            self._policies = policy_modules(autoaugment_policy)
         # What the last train() call mixed: ("mixup" | "cutmix", lambda) or None.
         self.last_mix: tuple[str, float] | None = None
 
@@ -117,17 +189,22 @@ class BatchAugment:
         self._check(x)
         if y.shape != (x.shape[0],):
             raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(y.shape)}")
-        x = self._crop_flip(x, generator)
-        if self._policies:
-            x = self._autoaugment(x.float().div_(255.0), generator)
-            x = self._normalize(x, scale=1.0)
-        else:
-            x = self._normalize(x.float(), scale=255.0)
+        x = self.train_images(x, generator)
         target = self.soft_targets(y)
         self.last_mix = None
         if self.mixing:
             x, target = self._mix(x, target, generator)
         return x, target
+
+    def train_images(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The per-image part of ``train`` (crop, flip, AutoAugment, normalisation), no
+        mixing: what pycls's training loader serves (precise BN statistics use it)."""
+        self._check(x)
+        x = self._crop_flip(x, generator)
+        if self._policies:
+            x = self._autoaugment(x.float().div_(255.0), generator)
+            return self._normalize(x, scale=1.0)
+        return self._normalize(x.float(), scale=255.0)
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised float images, no randomness."""

@@ -67,6 +67,10 @@ class OptimizerConfig:
     eps: float = 1e-8
     momentum: float = 0.9
     nesterov: bool = True
+    bn_wd: float | None = None
+    ln_wd: float | None = 0.0
+    bias_wd: float | None = 0.0
+    decay_embeddings: bool = True
 
 
 @dataclass
@@ -74,6 +78,8 @@ class ScheduleConfig:
     epochs: int = MISSING
     warmup_epochs: float = 5
     warmup_max_fraction: float = 0.1
+    warmup_factor: float = 0.1
+    min_lr: float = 0.0
 
 
 def register_schemas() -> None:
@@ -83,6 +89,17 @@ def register_schemas() -> None:
     cs.store(group="optimizer", name="schema", node=OptimizerConfig)
     cs.store(group="schedule", name="schema", node=ScheduleConfig)
     cs.store(group="model", name="regnet_schema", node=RegNetConfig)
+
+
+def first_diff(old: object, new: object, path: str = "") -> str | None:
+    """The first key path where two plain configs differ (``key: old -> new``), or None."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            found = first_diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if old == new else f"{path}: {old} -> {new}"
 
 
 def choices(group: str) -> list[str]:

@@ -6,6 +6,7 @@ together. The caller passes the trial's lr and wd (batch-2048 units) explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -15,18 +16,21 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
+from torch import distributed as dist
 
 from sweep.data import Data, build_data, epoch_generator
-from sweep.data.base import STREAM_AUGMENT
+from sweep.data.base import STREAM_AUGMENT, STREAM_PRECISE_BN
 from sweep.engine import checkpoint
 from sweep.engine.augment import BatchAugment
-from sweep.engine.config import model_spec
+from sweep.engine.config import first_diff, model_spec
 from sweep.engine.recipe import (
     build_ema,
     build_optimizer,
     build_scheduler,
     check_lr_wd,
+    ema_alpha,
     scaled_lr,
+    update_ema,
     warmup_steps,
 )
 from sweep.errors import UserError
@@ -68,6 +72,17 @@ class Trial:
     eval_batch_size: int
     max_loss: float
     identity: dict  # the result columns that say which trial this is
+    micro_batch: int | None = None  # data.micro_batch: gradient accumulation (None: whole)
+    rank: int = 0  # this worker of a data-parallel trial (see sweep.engine.distributed)
+    world: int = 1  # the trial's workers
+    ddp: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when world > 1
+    warmup_steps: int = 0
+    ema_alpha: float = 1.0
+    ema_period: int = 1
+    ema_warmup_copy: bool = True
+    diverge_patience: int = 1
+    precise_bn_images: int = 0
+    config: dict | None = None  # what decides the trial's numbers (trial_identity_config)
 
 
 @dataclass
@@ -95,6 +110,7 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
     spec = model_spec(cfg.model)
     arch = model_class(spec)
     torch.manual_seed(seed)
+    check_resolution(cfg, data.image_size)
     model = arch(spec, image_size=data.image_size, num_classes=data.num_classes).to(device)
     channels_last = device.type == "cuda"
     if channels_last:  # the convolutions: a ViT's stem, all of a CNN
@@ -102,13 +118,22 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         conv.to(memory_format=torch.channels_last)
     steps_per_epoch = data.steps_per_epoch(batch_size)
     total_steps = steps_per_epoch * epochs
+    decay = {k: opt[k] for k in ("bn_wd", "ln_wd", "bias_wd", "decay_embeddings")}
     optimizer = build_optimizer(
-        model, name=opt.name, wd=wd, no_decay=model.no_weight_decay(),
+        model, name=opt.name, wd=wd, decay=decay,
         lr=scaled_lr(lr, batch_size=batch_size, ref_batch=int(opt.ref_batch)),
         betas=opt.betas, eps=opt.eps, momentum=opt.momentum, nesterov=opt.nesterov)
-    scheduler = build_scheduler(optimizer, total_steps=total_steps, warmup_steps=warmup_steps(
+    warmup = warmup_steps(
         epochs=epochs, steps_per_epoch=steps_per_epoch, warmup_epochs=cfg.schedule.warmup_epochs,
-        warmup_max_fraction=cfg.schedule.warmup_max_fraction))
+        warmup_max_fraction=cfg.schedule.warmup_max_fraction)
+    scheduler = build_scheduler(optimizer, total_steps=total_steps, warmup_steps=warmup,
+                                warmup_factor=float(cfg.schedule.warmup_factor),
+                                min_lr=float(cfg.schedule.min_lr))
+    period = int(cfg.ema_update_period)
+    patience = int(cfg.diverge_patience)
+    if period < 1 or patience < 1:
+        raise UserError(f"ema_update_period and diverge_patience must be >= 1, got {period} "
+                        f"and {patience}")
     cx = arch.complexity(spec, image_size=data.image_size, num_classes=data.num_classes)
     identity = {
         "model": cfg.model.name, "size": cfg.model.size, "stem": spec.stem,
@@ -118,13 +143,26 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
     }
     return Trial(
         data=data, model=model, forward=torch.compile(model) if cfg.compile else model,
-        ema=build_ema(model, horizon=float(cfg.ema_horizon), total_steps=total_steps),
+        ema=build_ema(model),
         optimizer=optimizer, scheduler=scheduler,
         aug=BatchAugment.from_config(cfg.data, num_classes=data.num_classes, device=device),
         device=device, amp=device.type == "cuda" and cfg.amp in ("auto", True, "bf16"),
         channels_last=channels_last, seed=seed, epochs=epochs, batch_size=batch_size,
         eval_batch_size=int(cfg.data.eval_batch_size),
-        max_loss=float(cfg.diverge_factor) * math.log(data.num_classes), identity=identity)
+        max_loss=float(cfg.diverge_factor) * math.log(data.num_classes), identity=identity,
+        warmup_steps=warmup, ema_period=period, ema_warmup_copy=bool(cfg.ema_warmup_copy),
+        ema_alpha=ema_alpha(horizon=float(cfg.ema_horizon), total_steps=total_steps,
+                            period=period),
+        diverge_patience=patience, precise_bn_images=int(cfg.precise_bn_images),
+        micro_batch=cfg.data.get("micro_batch"))
+
+
+def check_resolution(cfg: DictConfig, image_size: int) -> None:
+    """A model trains at its design resolution unless ``allow_resolution=true``."""
+    design = int(cfg.model.image_size)
+    if image_size != design and not cfg.get("allow_resolution", False):
+        raise UserError(f"{cfg.model.name} is designed for {design} px but {cfg.data.name} "
+                        f"serves {image_size} px; pass allow_resolution=true to train it anyway")
 
 
 def restore(trial: Trial, state: dict) -> Progress:
@@ -137,31 +175,96 @@ def restore(trial: Trial, state: dict) -> Progress:
     return Progress(history=state["history"], elapsed_s=state["elapsed_s"])
 
 
+def micro_batches(batch: int, micro: int | None, *, rank: int = 0,
+                  world: int = 1) -> list[slice]:
+    """The parts of a full batch that worker ``rank`` of ``world`` trains on: micro-batches
+    rank, rank + world, ... of size ``micro`` (None: batch / world, one each)."""
+    micro = int(micro) if micro else batch // max(1, world)
+    count = batch // micro if micro >= 1 else 0
+    if micro < 1 or batch % micro or count % world:
+        raise UserError(f"data.batch_size {batch} must split into whole micro-batches of "
+                        f"data.micro_batch {micro}, a multiple of the trial's {world} "
+                        "worker(s) in number")
+    return [slice(i * micro, (i + 1) * micro) for i in range(rank, count, world)]
+
+
+def forward_backward(trial: Trial, x: torch.Tensor, target: torch.Tensor) -> float:
+    """Leave in ``.grad`` the gradient of the full batch's mean loss, accumulated over
+    this worker's micro-batches: each micro-batch's loss is scaled by its share of the
+    batch (and by the number of workers, whose gradients DDP averages), so the step is
+    the full-batch step. Returns the full batch's mean loss (summed over workers)."""
+    trial.optimizer.zero_grad(set_to_none=True)
+    n = x.shape[0]
+    parts = micro_batches(n, trial.micro_batch, rank=trial.rank, world=trial.world)
+    total = torch.zeros((), device=x.device)
+    for i, part in enumerate(parts):
+        xs, ts = x[part], target[part]
+        if trial.channels_last:
+            xs = xs.contiguous(memory_format=torch.channels_last)
+        # DDP all-reduces once per step: on the last micro-batch's backward.
+        last = i == len(parts) - 1
+        sync = contextlib.nullcontext() if last or trial.ddp is None else trial.ddp.no_sync()
+        with sync:
+            with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
+                logits = trial.forward(xs)
+            loss = F.cross_entropy(logits.float(), ts)
+            if len(parts) > 1 or trial.world > 1:
+                loss = loss * ((part.stop - part.start) / n)
+            (loss * trial.world if trial.world > 1 else loss).backward()
+        total += loss.detach()
+    if trial.world > 1:
+        dist.all_reduce(total)  # every worker sees the batch's loss: they diverge together
+    return total.item()
+
+
+def distribute(trial: Trial, *, rank: int, world: int) -> None:
+    """Make ``trial`` worker ``rank`` of a data-parallel trial over an initialized
+    process group: the model wrapped in DDP (gradients all-reduced once per step)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    trial.rank, trial.world = rank, world
+    ids = [trial.device.index or 0] if trial.device.type == "cuda" else None
+    trial.ddp = DistributedDataParallel(trial.model, device_ids=ids)
+    trial.forward = torch.compile(trial.ddp) if trial.forward is not trial.model \
+        else trial.ddp
+
+
+@torch.no_grad()
+def sync_buffers(trial: Trial) -> None:
+    """Give every worker rank 0's buffers (BatchNorm running stats, which each worker
+    updated on its own micro-batches) and EMA, so evaluation and checkpoints agree."""
+    if trial.world > 1:
+        for module in (trial.model, trial.ema):
+            for b in module.buffers():
+                dist.broadcast(b, src=0)
+            for p in module.parameters():
+                dist.broadcast(p, src=0)
+
+
 def train_epoch(trial: Trial, epoch: int) -> dict | None:
     """One pass over the training set; the epoch's loss and speed, or None if the loss
-    diverged (non-finite, or above ``max_loss``)."""
+    diverged (non-finite once, or above ``max_loss`` for ``diverge_patience`` steps in a
+    row)."""
     t0 = time.perf_counter()
     gen = epoch_generator(trial.seed, epoch, STREAM_AUGMENT, device=trial.device)
-    loss_sum, seen = 0.0, 0
+    loss_sum, seen, high = 0.0, 0, 0
+    step = epoch * trial.data.steps_per_epoch(trial.batch_size)
     trial.model.train()
     for x, y in trial.data.train_batches(epoch=epoch, seed=trial.seed,
                                          batch_size=trial.batch_size):
         x = x.to(trial.device, non_blocking=True)
         y = y.to(trial.device, non_blocking=True)
         x, target = trial.aug.train(x, y, generator=gen)
-        if trial.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
-            logits = trial.forward(x)
-        loss = F.cross_entropy(logits.float(), target)
-        value = loss.item()
-        if not math.isfinite(value) or value > trial.max_loss:
+        value = forward_backward(trial, x, target)
+        high = high + 1 if value > trial.max_loss else 0
+        if not math.isfinite(value) or high >= trial.diverge_patience:
             return None
-        trial.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         trial.optimizer.step()
         trial.scheduler.step()
-        trial.ema.update_parameters(trial.model)
+        update_ema(trial.ema, trial.model, step=step, alpha=trial.ema_alpha,
+                   period=trial.ema_period, warmup_steps=trial.warmup_steps,
+                   warmup_copy=trial.ema_warmup_copy)
+        step += 1
         loss_sum += value * y.shape[0]
         seen += y.shape[0]
     return {"train_loss": loss_sum / max(1, seen),
@@ -190,6 +293,68 @@ def top1_errors(models: list[torch.nn.Module], batches, *, aug: BatchAugment,
     return [100.0 * w / max(1, total) for w in wrong]
 
 
+def _batchnorms(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+class _StopForward(Exception):
+    pass
+
+
+def _forward_to_last_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Run the model only as far as its last BatchNorm (a ViT_C's stem): the layers
+    after it cannot change any BN statistic."""
+    def stop(*_):
+        raise _StopForward
+
+    handle = _batchnorms(model)[-1].register_forward_hook(stop)
+    try:
+        model(x)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def precise_bn(trial: Trial, epoch: int) -> None:
+    """pycls's precise BN statistics (``BN.USE_PRECISE_STATS``): replace the running
+    mean and variance of every BatchNorm of the model and of its EMA by their average
+    over ``precise_bn_images`` training images (full batches, train-time augmentation
+    without mixing). The images come from the (seed, epoch) stream STREAM_PRECISE_BN, so
+    a resumed trial recomputes exactly what an uninterrupted one did. A model without
+    BatchNorm (ViT_P) is left alone."""
+    models = [m for m in (trial.model, trial.ema.module) if _batchnorms(m)]
+    steps = min(trial.precise_bn_images // trial.batch_size,
+                trial.data.steps_per_epoch(trial.batch_size))
+    if not models or steps < 1:
+        return
+    gen = epoch_generator(trial.seed, epoch, STREAM_PRECISE_BN, device=trial.device)
+    saved = {}
+    for m in models:
+        m.train()
+        for bn in _batchnorms(m):
+            saved[bn] = bn.momentum
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: pycls's mean over batches
+    order_seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device).item())
+    batches = trial.data.train_batches(epoch=epoch, seed=order_seed, batch_size=trial.batch_size)
+    for i, (x, _) in enumerate(batches):
+        if i == steps:
+            break
+        x = trial.aug.train_images(x.to(trial.device, non_blocking=True), generator=gen)
+        if trial.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
+            for m in models:
+                _forward_to_last_bn(m, x)
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
+    for bn, momentum in saved.items():
+        bn.momentum = momentum
+
+
 def evaluate(trial: Trial) -> tuple[float, float]:
     """Top-1 error (%) of the model and of its EMA."""
     error, ema_error = top1_errors(
@@ -199,9 +364,11 @@ def evaluate(trial: Trial) -> tuple[float, float]:
 
 
 def result(trial: Trial, progress: Progress, *, diverged: bool) -> dict:
-    """The trial's outcome. A diverged run is reported at chance error."""
+    """The trial's outcome: ``best_error`` is the best EMA error over the completed epochs
+    (pycls's sweep metric), ``error``/``ema_error`` those of the last completed epoch,
+    also for a diverged run; chance error only where no epoch completed."""
     history = progress.history
-    if diverged or not history:
+    if not history:
         error = ema_error = best = trial.data.chance_error
     else:
         error, ema_error = history[-1]["error"], history[-1]["ema_error"]
@@ -217,7 +384,7 @@ def checkpoint_state(trial: Trial, progress: Progress, *, final: dict | None,
     (``keep_weights=False``): hundreds of paper-size trials would otherwise leave
     hundreds of GB of weights behind."""
     state = {"epoch": progress.epoch, "history": progress.history,
-             "elapsed_s": progress.elapsed_s, "result": final}
+             "elapsed_s": progress.elapsed_s, "result": final, "config": trial.config}
     if final is None or keep_weights:
         state |= {"model": trial.model.state_dict(), "ema": trial.ema.state_dict(),
                   "optimizer": trial.optimizer.state_dict(),
@@ -233,13 +400,23 @@ def _log_epoch(log: Log, epoch: int, epochs: int, row: dict) -> None:
 
 
 def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
-              on_epoch: OnEpoch | None = None, log: Log = print) -> dict:
+              on_epoch: OnEpoch | None = None, log: Log = print, rank: int = 0,
+              world: int = 1) -> dict:
     """Train one configuration at (lr, wd), checkpointing every epoch into ``workdir``; a
-    checkpoint already there is resumed. Returns the result (errors in percent)."""
+    checkpoint already there is resumed. Returns the result (errors in percent). With
+    ``world`` > 1 this is worker ``rank`` of a data-parallel trial (a process group is
+    initialized; ``sweep.engine.distributed`` starts them): only rank 0 writes, logs and
+    reports."""
     started = time.perf_counter()
     trial = build(cfg, lr=lr, wd=wd)
+    if world > 1:
+        distribute(trial, rank=rank, world=world)
+    if rank != 0:
+        on_epoch, log = None, None
     ckpt_path = Path(workdir) / checkpoint.CHECKPOINT
+    trial.config = trial_identity_config(cfg, lr=lr, wd=wd)
     state = checkpoint.load(ckpt_path)
+    check_same_config(state, trial.config, ckpt_path)
     progress = Progress()
     if state is not None:
         if state.get("result") is not None:
@@ -255,8 +432,11 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
             if log:
                 log(f"epoch {epoch + 1}/{trial.epochs}: loss diverged; stopping")
             final = result(trial, progress, diverged=True)
-            checkpoint.save(ckpt_path, {"result": final})
+            if rank == 0:
+                checkpoint.save(ckpt_path, {"result": final, "config": trial.config})
             return final
+        sync_buffers(trial)
+        precise_bn(trial, epoch)
         error, ema_error = evaluate(trial)
         progress.elapsed_s = spent + time.perf_counter() - started
         row = {"epoch": epoch + 1, **stats, "error": error, "ema_error": ema_error,
@@ -264,8 +444,9 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
         progress.history.append(row)
         done = epoch + 1 == trial.epochs
         final = result(trial, progress, diverged=False) if done else None
-        checkpoint.save(ckpt_path, checkpoint_state(trial, progress, final=final,
-                                                    keep_weights=bool(cfg.keep_weights)))
+        if rank == 0:
+            checkpoint.save(ckpt_path, checkpoint_state(trial, progress, final=final,
+                                                        keep_weights=bool(cfg.keep_weights)))
         _log_epoch(log, epoch + 1, trial.epochs, row)
         if on_epoch is not None:
             best = min(h["ema_error"] for h in progress.history)
@@ -274,6 +455,33 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
             on_epoch({**row, **trial.identity, "epoch_lr": row["lr"], "best_error": best,
                       "diverged": False}, ckpt_path)
     return result(trial, progress, diverged=False)
+
+
+# Keys that do not change a trial's numbers: where it writes, how many threads, what it
+# keeps on disk, and the sweep driver's own settings.
+NOT_IDENTITY = ("out", "threads", "keep_weights", "results", "dry_run", "sweep", "cluster",
+                "ray", "resources", "samples", "analyze", "preset")
+
+
+def trial_identity_config(cfg: DictConfig, *, lr: float, wd: float) -> dict:
+    """The resolved config that decides a trial's result, with its actual lr and wd."""
+    out = {k: v for k, v in config_dict(cfg).items() if k not in NOT_IDENTITY}
+    out["optimizer"] = {**out["optimizer"], "lr": float(lr), "wd": float(wd)}
+    return out
+
+
+def check_same_config(state: dict | None, config: dict, path: Path) -> None:
+    """Refuse a checkpoint written under another config: resuming it, or returning its
+    result, would report one config's numbers under another's name."""
+    if state is None:
+        return
+    if state.get("config") is None:
+        raise UserError(f"{path} records no config (written by an older vitstab); use "
+                        "another out= folder, or delete it to start over")
+    found = first_diff(state["config"], config)
+    if found:
+        raise UserError(f"{path} holds a trial of another config ({found}); use another "
+                        "out= folder, or delete it to start over")
 
 
 def config_dict(cfg: DictConfig) -> dict:

@@ -2,7 +2,7 @@
 
 Every module has a ``complexity`` static method beside its ``forward`` so that the
 paper's Table 1 (flops, params, activations) is computed from the same definitions
-that are trained. Initialization follows the reference code as described in PAPER.md.
+that are trained. Initialization follows the reference code as described in docs/PROTOCOL.md.
 """
 
 from __future__ import annotations
