@@ -13,12 +13,14 @@ their last epoch, errored ones are retried; a larger ``sweep.n`` adds samples.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from sweep.driver import spec, trackers
+from sweep.checks import check_sweep, listify_overrides
+from sweep.driver import guard, spec, trackers
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
 from sweep.engine.config import compose, load_model
@@ -38,6 +40,7 @@ def compose_sweep(overrides: list[str]) -> DictConfig:
     """The sweep config, with the models' preset unless ``preset=`` was given. A dataset
     named on the command line keeps the demo preset off (its sizes are the synthetic
     set's)."""
+    overrides = listify_overrides(overrides)
     cfg = compose("run", overrides)
     if any(o.split("=", 1)[0].lstrip("+") == "preset" for o in overrides):
         return cfg
@@ -65,9 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = compose_sweep(args.overrides)
+        check_sweep(cfg)
         require_data_root(cfg)
-        if OmegaConf.is_missing(cfg.ray, "address"):
-            raise UserError("cluster=ray needs ray.address=HOST:PORT (or auto)")
         name = sweep_name(cfg)
         folder = Path(cfg.results).resolve() / name
         starts = spec.sample_starts(cfg, folder)
@@ -77,14 +79,24 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         trackers.check(cfg)  # a tracker asked for but not installed: one line, nothing run
         train_images(cfg.data, strict=True)  # a missing or malformed dataset fails here, once
+        guard.probe_address(cfg.ray.address)
+        guard.lock_sweep(folder)  # held until this process ends
         spec.save(cfg, folder, starts)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted before any trial started; nothing to resume", file=sys.stderr)
+        return 130
     from sweep.driver.runner import run_sweep
 
     return run_sweep(cfg, experiments, name, folder)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Ray objects left for interpreter teardown print "Exception ignored in __del__"
+    # tracebacks on the terminal; Ray is shut down already, so skip the teardown.
+    os._exit(status)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from sweep.checks import check_trial, check_writable
 from sweep.engine import tuned
 from sweep.engine.checkpoint import atomic_write_bytes
 from sweep.engine.config import compose
@@ -38,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cfg:
             print(OmegaConf.to_yaml(cfg, resolve=True))
             return 0
+        check_trial(cfg)
         out = Path(cfg.out)
+        check_writable(out, "out")
         lr, wd = tuned.resolve(cfg.model, cfg.optimizer, cfg.data.name)
         result = run_trial(cfg, lr=lr, wd=wd, workdir=out)
     except UserError as e:

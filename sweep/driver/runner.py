@@ -12,10 +12,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from sweep.driver import trackers
+from sweep.driver import guard, trackers
+from sweep.driver.rebuild import rebuild
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
 from sweep.engine import tuned
+from sweep.errors import UserError
 
 
 def init_ray(cfg: DictConfig) -> None:
@@ -31,7 +33,15 @@ def init_ray(cfg: DictConfig) -> None:
     if cfg.ray.address:
         ray.init(address=cfg.ray.address, **common)
     else:
-        ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
+        # Ray's servers listen on every interface (2.60 cannot bind them to loopback);
+        # a local ray.init turns token authentication on unless RAY_AUTH_MODE says
+        # otherwise (setting it here, after Ray read its config, breaks the handshake).
+        if os.environ.get("RAY_AUTH_MODE", "token") != "token":
+            print(f"warning: RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: this machine's "
+                  "Ray accepts work from anyone who can reach its ports", file=sys.stderr)
+        # address="local": always a new instance, never another user's cluster found in
+        # /tmp/ray (ray.init's default would join it).
+        ray.init(address="local", num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
                  object_store_memory=cfg.ray.object_store_memory, include_dashboard=False,
                  **common)
 
@@ -49,6 +59,7 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
     from sweep.driver.trainable import train_trial
     from sweep.engine.distributed import trial_workers
 
+    guard.no_retry_for_user_errors()
     # A data-parallel trial (workers > 1) holds cpus_per_trial per worker and its GPUs.
     workers = trial_workers(resources)
     trainable = tune.with_resources(
@@ -70,8 +81,8 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
                 trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
-                name=experiment.name, storage_path=storage, callbacks=[callback, *(loggers or [])],
-                verbose=0,
+                name=experiment.name, storage_path=storage, verbose=0,
+                callbacks=[callback, guard.failure_lines(), *(loggers or [])],
                 failure_config=tune.FailureConfig(max_failures=max_retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
@@ -112,32 +123,55 @@ def _slots(cfg: DictConfig) -> int:
 
 
 def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder: Path) -> int:
-    """Run every experiment; the exit status is 1 when a trial failed, 130 on Ctrl-C."""
+    """Run every experiment; the exit status is 1 when a trial failed, 130 on Ctrl-C
+    (143 on SIGTERM). Ray's logs and tracebacks go to ``<folder>/driver.log``."""
+    with guard.logs_to(folder / "driver.log"):
+        return _run_sweep(cfg, experiments, name, folder)
+
+
+def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder: Path) -> int:
     import ray
 
     storage = cfg.ray.storage or str(folder / "ray")
     total = sum(e.num_trials for e in experiments)
-    init_ray(cfg)
     try:
-        slots = _slots(cfg)
-        # Tune queues one pending trial at a time behind a searcher unless told otherwise;
-        # queue enough to fill every slot, or idle nodes wait for actors to start.
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
-        groups = len({g.name for e in experiments for g in e.groups})
-        print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
-              f"-> {folder}", file=sys.stderr)
-        writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total, slots=slots)
-        loggers = trackers.callbacks(cfg, name, folder)
-        for experiment in experiments:
-            run_experiment(experiment, storage=storage, resources=cfg.resources,
-                           max_retries=int(cfg.sweep.max_retries), callback=writer,
-                           loggers=loggers)
-    except KeyboardInterrupt:
-        print(f"interrupted: results so far are in {folder}; run the same command to resume",
-              file=sys.stderr)
-        return 130
-    finally:
+        init_ray(cfg)
+        from sweep.engine.distributed import trial_workers
+
+        guard.check_resources(cfg.resources, workers=trial_workers(cfg.resources))
+    except (UserError, ConnectionError) as e:
         ray.shutdown()
+        guard.say(f"error: {e}")
+        return 2
+    with guard.catch_signals():
+        try:
+            slots = _slots(cfg)
+            # Tune queues one pending trial at a time behind a searcher unless told otherwise;
+            # queue enough to fill every slot, or idle nodes wait for actors to start.
+            os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
+            groups = len({g.name for e in experiments for g in e.groups})
+            print(f"sweep {name}: {total} trials in {groups} groups, {slots} at a time "
+                  f"-> {folder}", file=sys.stderr)
+            writer = ResultsWriter(folder, name, study=cfg.sweep.study, total=total,
+                                   slots=slots)
+            loggers = trackers.callbacks(cfg, name, folder)
+            rows, curves = rebuild(writer, Path(storage))
+            if rows or curves:
+                guard.say(f"restored from Ray's experiment state: {len(rows)} trials.csv rows "
+                          f"({', '.join(rows) or 'none'}), curves.csv rows of {len(curves)} "
+                          f"trials ({', '.join(curves) or 'none'})")
+            for experiment in experiments:
+                run_experiment(experiment, storage=storage, resources=cfg.resources,
+                               max_retries=int(cfg.sweep.max_retries), callback=writer,
+                               loggers=loggers)
+            if counts(read_csv(folder / "trials.csv"))["running"]:
+                raise KeyboardInterrupt  # Tune returned with trials unfinished: stopped
+        except KeyboardInterrupt:
+            guard.say(f"interrupted: results so far are in {folder}; run the same command "
+                      "to resume")
+            return guard.interrupt_status()
+        finally:
+            ray.shutdown()
     c = counts(read_csv(folder / "trials.csv"))
     print(f"sweep {name}: {c['done']} done ({c['diverged']} diverged), {c['stopped']} stopped "
           f"early, {c['failed']} failed -> {folder / 'trials.csv'}")

@@ -152,7 +152,17 @@ def check_interval(lo: Any, hi: Any, what: str) -> tuple[float, float]:
 
 
 def _checked(explicit: Any, what: str) -> Interval:
-    return {k: check_interval(*explicit[k], f"{what} {k}") for k in ("lr", "wd")}
+    out = {}
+    for k in ("lr", "wd"):
+        pair = explicit.get(k) if hasattr(explicit, "get") else None
+        if OmegaConf.is_list(pair) or isinstance(pair, (list, tuple)):
+            pair = list(pair)
+        if not isinstance(pair, list) or len(pair) != 2 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
+            raise UserError(f"{what} {k} must be two numbers [low, high], got {pair!r}; "
+                            "give e.g. sweep.interval='{lr:[1e-4,1e-2],wd:[0.01,1]}'")
+        out[k] = check_interval(*pair, f"{what} {k}")
+    return out
 
 
 def pair_interval(sweep: DictConfig, models: list[DictConfig], model: DictConfig,

@@ -7,6 +7,7 @@ copies it to the sweep's storage so a retry on another node can resume too.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -39,17 +40,33 @@ def _adopt_ray_checkpoint(workdir: Path) -> None:
             shutil.copyfile(theirs, ours)
 
 
+def _handoff(ckpt: Path) -> Path:
+    """A folder holding only the checkpoint (hard-linked), for Ray to copy: the work
+    folder can hold a half-written ``.checkpoint.pt.*.tmp`` that must never be copied."""
+    folder = ckpt.parent.parent / "handoff"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    try:
+        os.link(ckpt, folder / ckpt.name)
+    except OSError:
+        shutil.copyfile(ckpt, folder / ckpt.name)
+    return folder
+
+
 def train_trial(config: dict, workers: int = 1) -> None:
     """One trial; ``workers`` > 1 trains it data-parallel (``sweep.engine.distributed``)."""
     base, values = trialspec.decode(config)
     cfg = trialspec.trial_config(base, values)
     node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
     workdir = Path(tune.get_context().get_trial_dir()) / "work"
+    if os.environ.get("VITSTAB_TEST_FAULT") == "corrupt_checkpoint":  # tests only
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / checkpoint.CHECKPOINT).write_bytes(b"PK\x03\x04 truncated")
     _adopt_ray_checkpoint(workdir)
 
     def on_epoch(metrics: dict, ckpt: Path) -> None:
         tune.report({**metrics, **node, "final": False},
-                    checkpoint=tune.Checkpoint.from_directory(str(ckpt.parent)))
+                    checkpoint=tune.Checkpoint.from_directory(str(_handoff(ckpt))))
 
     result = run_parallel(cfg, lr=float(values["lr"]), wd=float(values["wd"]),
                           workdir=workdir, world=workers, on_epoch=on_epoch, log=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600 files
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -32,8 +34,19 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def rng_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+    """Every RNG's state as tensors and plain Python values, so a checkpoint loads with
+    ``weights_only=True`` (numpy's state holds an array, which that loader refuses)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"torch": torch.get_rng_state(),
+              "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                        int(has_gauss), float(cached)],
               "python": random.getstate()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -42,8 +55,11 @@ def rng_states() -> dict:
 
 def set_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos,
+                         has_gauss, cached))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
@@ -57,7 +73,13 @@ def load(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        # Tensors and plain types only: a checkpoint is data, and unpickling arbitrary
+        # objects would run whatever code the file names.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UserError(f"checkpoint {path} holds objects other than tensors and plain "
+                        "values (refused, not executed); delete it to restart this trial "
+                        "from scratch") from e
     except Exception as e:
         raise UserError(f"checkpoint {path} is unreadable ({type(e).__name__}); delete it to "
                         "restart this trial from scratch") from e

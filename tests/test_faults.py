@@ -1,0 +1,349 @@
+"""Faults and bad input, through the real commands: one clear line, a non-zero exit, and
+nothing lost or written. Sweeps here are tiny (256 images, 1-2 epochs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
+        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false"]
+INTERVAL = "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"
+SMALL = ["sweep.models=[vitc_tiny]", "sweep.optimizers=[sgd]", INTERVAL]
+
+
+def sweep_args(results: Path, *extra: str) -> list[str]:
+    return [*TINY, f"results={results}", *extra]
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process it started (Ray's agents included), by pid."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
+    return subprocess.Popen([sys.executable, "-m", "sweep.run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def _run(module: str, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m module args``; whatever it started is killed by pid if it overruns."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            _kill_tree(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _wait_for(cond, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended early: {proc.communicate()[1]}")
+        time.sleep(0.3)
+    pytest.fail("timed out waiting for the sweep")
+
+
+# --- bad input -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("cluster=ray", "cluster=ray needs ray.address"),
+    ("sweep.n=nan", "sweep.n must be >= 1"),
+    ("sweep.n=abc", "sweep.n must be >= 1"),
+    ("sweep.interval={lr:[1e-3],wd:[0.01,1]}", "sweep.interval lr must be two numbers"),
+    ("sweep.interval={lr:[1e-3,1e-2]}", "sweep.interval wd must be two numbers"),
+    ("sweep.interval={lr:[1e-3,1e-2],wd:abc}", "sweep.interval wd must be two numbers"),
+    ("threads=0", "threads must be >= 1"),
+    ("threads=-2", "threads must be >= 1"),
+    ("seed=-1", "seed must be >= 0"),
+    ("results=/proc/x", "results=/proc/x is not writable"),
+    ("results=FILE", "is a file, not a folder"),
+    ("+sweep.nn=3", "unknown key sweep.nn"),
+    ("+nonsense=3", "unknown key nonsense"),
+    ("diverge_factor=0", "diverge_factor must be a positive"),
+    ("ema_horizon=-1", "ema_horizon must be a non-negative"),
+])
+def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, override, message):
+    if override == "results=FILE":
+        (tmp_path / "file").write_text("x")
+        override = f"results={tmp_path / 'file'}"
+    small = SMALL[:-1] if override.startswith("sweep.interval") else SMALL
+    args = [*TINY, f"results={tmp_path / 'out'}", *small, override]
+    before = sorted(tmp_path.rglob("*"))
+    proc = _run("sweep.run", args, timeout=60)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_single_model_name_is_a_one_element_list(cli, tmp_path):
+    out = cli("sweep.run", *sweep_args(tmp_path, "dry_run=true", "sweep.models=vitp_tiny",
+                                       "sweep.optimizers=adamw", "sweep.n=2", INTERVAL)).stdout
+    assert "2 trials" in out
+
+
+def test_train_refuses_unwritable_out_before_training():
+    proc = _run("sweep.train", ["out=/proc/x", "optimizer.lr=0.1", "optimizer.wd=0.1",
+                                "data.train_size=256", "data.test_size=128"], timeout=60)
+    assert proc.returncode != 0 and "out=/proc/x is not writable" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "epoch" not in proc.stdout
+
+
+# --- two drivers, signals, hangs ---------------------------------------------------------
+
+def _check_ray_demands_a_token(driver: subprocess.Popen, home: Path) -> None:
+    """Ray 2.60's servers bind every interface (not only loopback); the local instance
+    must refuse a client without the token."""
+    def gcs():
+        return [p for p in psutil.Process(driver.pid).children(recursive=True)
+                if p.name().startswith("gcs_server")]
+    _wait_for(lambda: gcs(), driver, timeout=120)
+    _wait_for(lambda: any(c.status == psutil.CONN_LISTEN
+                          for c in gcs()[0].net_connections(kind="inet")), driver, timeout=60)
+    port = next(c.laddr.port for c in gcs()[0].net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN)
+    family = [driver.pid, *(p.pid for p in psutil.Process(driver.pid).children(recursive=True))]
+    wide = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+            and c.pid in family and c.laddr.ip not in ("127.0.0.1", "::1")]
+    assert any(c.laddr.port == int(port) for c in wide)  # why the token matters
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "RAY_AUTH_MODE": "disabled"}  # no token sent
+    env.pop("RAY_AUTH_TOKEN", None)
+    stranger = subprocess.run(
+        [sys.executable, "-c", f"import ray; ray.init(address='127.0.0.1:{port}')"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert stranger.returncode != 0
+    assert "InvalidAuthToken" in stranger.stderr, stranger.stderr[-2000:]
+
+
+def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=4", "sweep.name=lock")
+    lock = tmp_path / "lock" / ".lock"
+    first = _start(args)
+    try:
+        _wait_for(lambda: lock.exists() and "pid" in lock.read_text()
+                  and (tmp_path / "lock" / "config.yaml").exists(), first, timeout=120)
+        config = (tmp_path / "lock" / "config.yaml").read_bytes()
+        second = _run("sweep.run", args, timeout=120)
+        assert second.returncode != 0
+        assert f"already being run by pid {first.pid} on" in second.stderr, second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+        assert (tmp_path / "lock" / "config.yaml").read_bytes() == config
+        assert lock.read_text().startswith(f"pid {first.pid} on")  # still the first's
+        _check_ray_demands_a_token(first, tmp_path / "home")
+    finally:
+        _kill_tree(first)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, sig):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=2", "sweep.name=intr")
+    folder = tmp_path / "intr"
+    driver = _start([*args, "analyze=true"])
+    try:
+        _wait_for(lambda: (folder / "curves.csv").exists()
+                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
+        if sig == signal.SIGINT:
+            os.killpg(driver.pid, sig)  # Ctrl-C reaches the terminal's process group
+        else:
+            driver.send_signal(sig)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        _kill_tree(driver)
+    assert driver.returncode == 128 + sig, err
+    assert f"interrupted: results so far are in {folder}" in err, err
+    assert "Tuner.restore" not in err and "Traceback" not in err, err
+    assert not (folder / "analysis").exists()
+    resumed = _run("sweep.run", args, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 2 and (trials.status == "done").all()
+    curves = pd.read_csv(folder / "curves.csv")
+    assert len(curves) == 4 and not curves.duplicated(["trial_id", "epoch"]).any()
+
+
+def test_unreachable_cluster_fails_fast(tmp_path):
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.time()
+    proc = _run("sweep.run", sweep_args(tmp_path, *SMALL, "cluster=ray",
+                                        f"ray.address=127.0.0.1:{port}"), timeout=60)
+    assert time.time() - started < 30
+    assert proc.returncode != 0 and f"no Ray cluster answers at ray.address=127.0.0.1:{port}" \
+        in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("request_", ["resources.cpus_per_trial=100",
+                                      "resources.gpus_per_trial=1"])
+def test_impossible_trial_resources_fail_before_any_trial(tmp_path, request_):
+    if request_.endswith("gpus_per_trial=1"):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    proc = _run("sweep.run", sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1",
+                                        "sweep.name=res", request_), timeout=120)
+    assert proc.returncode != 0 and "no node of the Ray cluster can run a trial" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "res" / "trials.csv").exists()
+
+
+# --- checkpoints: leftovers, modes, untrusted pickles ------------------------------------
+
+class _Evil:
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.target), "pwned"))
+
+
+def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path):
+    import torch
+
+    out, marker = tmp_path / "run", tmp_path / "pwned"
+    out.mkdir()
+    torch.save({"epoch": 1, "result": None, "x": _Evil(str(marker))}, out / "checkpoint.pt")
+    proc = _run("sweep.train", [f"out={out}", "optimizer.lr=0.1", "optimizer.wd=0.1",
+                                "data.train_size=256", "data.test_size=128",
+                                "schedule.epochs=1"], timeout=120)
+    assert proc.returncode != 0
+    assert "holds objects other than tensors and plain values" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not marker.exists()
+
+
+def test_results_respect_the_umask(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        ["sh", "-c", f"umask 022 && exec {sys.executable} -m sweep.train out={out} "
+         "optimizer.lr=0.1 optimizer.wd=0.1 data.train_size=256 data.test_size=128 "
+         "schedule.epochs=1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("result.json", "checkpoint.pt"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_half_written_checkpoint_never_reaches_rays_copy(tmp_path):
+    from ray import tune
+
+    from sweep.driver.trainable import _handoff
+
+    work = tmp_path / "trial" / "work"
+    work.mkdir(parents=True)
+    (work / "checkpoint.pt").write_bytes(b"whole")
+    (work / ".checkpoint.pt.abc123.tmp").write_bytes(b"half")
+    folder = _handoff(work / "checkpoint.pt")
+    with tune.Checkpoint.from_directory(str(folder)).as_directory() as d:
+        assert sorted(p.name for p in Path(d).iterdir()) == ["checkpoint.pt"]
+
+
+# --- trial errors ------------------------------------------------------------------------
+
+def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VITSTAB_TEST_FAULT": "corrupt_checkpoint"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep.run",
+         *sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1", "sweep.name=bad")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        _kill_tree(proc)
+    assert proc.returncode == 1, err
+    failed = [ln for ln in err.splitlines() if ln.startswith("failed: trial")]
+    assert len(failed) == 1 and "checkpoint" in failed[0] and "unreadable" in failed[0], err
+    assert "retrying" not in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) < 15, err
+    errors = list((tmp_path / "bad" / "ray").glob("*/*/error.txt"))
+    assert len(errors) == 1 and errors[0].read_text().count("Failure #") == 1
+    assert "Traceback" not in err and (tmp_path / "bad" / "driver.log").exists()
+
+
+# --- the results table comes back from Ray's experiment state ----------------------------
+
+def test_deleted_rows_and_files_are_rebuilt_without_retraining(tmp_path):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=1", "sweep.name=re")
+    folder = tmp_path / "re"
+    first = _run("sweep.run", args, timeout=400)
+    assert first.returncode == 0, first.stderr
+    trials, curves = (folder / "trials.csv").read_text(), (folder / "curves.csv").read_text()
+    assert (folder / "trials.csv").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert not list((folder / "ray").rglob("*.tmp"))
+    lines = trials.splitlines()
+    (folder / "trials.csv").write_text("\n".join(lines[:-1]) + "\n")  # one row gone
+    again = _run("sweep.run", args, timeout=400)
+    assert again.returncode == 0, again.stderr
+    assert "restored from Ray's experiment state: 1 trials.csv rows" in again.stderr
+    assert (folder / "trials.csv").read_text() == trials
+    assert (folder / "curves.csv").read_text() == curves  # nothing retrained
+    (folder / "curves.csv").unlink()
+    (folder / "trials.csv").unlink()
+    third = _run("sweep.run", args, timeout=400)
+    assert third.returncode == 0, third.stderr
+    assert "2 trials.csv rows" in third.stderr and "curves.csv rows of 2 trials" in third.stderr
+    assert (folder / "trials.csv").read_text() == trials
+    assert (folder / "curves.csv").read_text() == curves
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_killed_worker_is_one_line_and_the_trial_recovers(tmp_path):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=3", "sweep.name=dead")
+    folder = tmp_path / "dead"
+    driver = _start(args)
+    try:
+        _wait_for(lambda: (folder / "curves.csv").exists()
+                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
+        workers = [p for p in psutil.Process(driver.pid).children(recursive=True)
+                   if "ImplicitFunc" in " ".join(p.cmdline())]
+        assert workers
+        workers[0].kill()
+        _, err = driver.communicate(timeout=300)
+    finally:
+        _kill_tree(driver)
+    assert driver.returncode == 0, err
+    assert len([ln for ln in err.splitlines() if "retrying from its last checkpoint" in ln]) == 1
+    assert "Traceback" not in err, err
+    assert sum("ActorDiedError" in ln for ln in err.splitlines()) <= 1, err
+    assert len(err.strip().splitlines()) < 15, err
+    assert sorted(pd.read_csv(folder / "curves.csv").epoch) == [1, 2, 3]
