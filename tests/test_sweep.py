@@ -145,7 +145,8 @@ def test_missing_dataset_fails_before_any_trial(cli, tmp_path):
 
 def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
     proc = cli("sweep.run", *sweep_args(tmp_path, "preset=none", "sweep.models=[vitp_72gf]",
-                                        "data.image_size=32", "allow_resolution=true", "sweep.optimizers=[sgd]",
+                                        "data.image_size=32", "allow_resolution=true",
+                                        "sweep.optimizers=[sgd]",
                                         "sweep=optimizer"), check=False)
     assert proc.returncode != 0 and "no tuned lr/wd for sgd" in proc.stderr
 
