@@ -22,7 +22,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
 
 def conf(which: str, **over: object) -> dict:
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{which}.yaml"))
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{which}.yaml"), resolve=True)
     assert isinstance(cfg, dict)
     cfg.update(over)
     return cfg

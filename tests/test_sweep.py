@@ -102,7 +102,8 @@ def test_paired_draws_two_models_two_optimizers(cli, tmp_path):
     def plan(*extra: str) -> pd.DataFrame:
         out = cli("sweep.run", *sweep_args(tmp_path, "dry_run=true",
                                            "sweep.optimizers=[adamw,sgd]", *extra)).stdout
-        rows = [ln.split() for ln in out.splitlines()[2:-1]]
+        rows = [ln.split() for ln in out.splitlines()
+                if "-" in ln.split(" ", 1)[0] and len(ln.split()) == 7]
         frame = pd.DataFrame(rows, columns=["group", "sample", "lr", "wd", "epochs", "seed",
                                             "pmac"])
         frame[["model", "optimizer"]] = frame.group.str.split("-", expand=True)
@@ -229,41 +230,6 @@ def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
         for line in result.read_text().splitlines():
             nodes.add(json.loads(line)["node_id"])
     assert len(nodes) == 2
-
-
-def test_dead_worker_is_retried_from_its_checkpoint(tmp_path):
-    args = [sys.executable, "-m", "sweep.run",
-            *sweep_args(tmp_path, "sweep.models=[vitp_tiny]", "sweep.optimizers=[sgd]",
-                        "sweep.n=2", "schedule.epochs=4", "data.train_size=512",
-                        "sweep.name=dead", INTERVAL)]
-    folder = tmp_path / "dead"
-    driver = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-    killed = None
-    try:
-        deadline = time.time() + 300
-        while killed is None and time.time() < deadline and driver.poll() is None:
-            time.sleep(0.2)
-            if not (folder / "curves.csv").exists() or pd.read_csv(folder / "curves.csv").empty:
-                continue
-            for p in psutil.Process(driver.pid).children(recursive=True):
-                try:
-                    if "ImplicitFunc" in " ".join(p.cmdline()):
-                        p.kill()
-                        killed = p.pid
-                        break
-                except psutil.NoSuchProcess:
-                    continue
-        assert killed is not None, "no trial worker was found to kill"
-        _, err = driver.communicate(timeout=600)
-    finally:
-        if driver.poll() is None:
-            _kill_tree(driver)
-    assert driver.returncode == 0, err
-    trials, curves = read(folder)
-    assert len(trials) == 2 and (trials.status == "done").all()
-    # The retried trial resumed from its last epoch: every epoch once, none lost.
-    assert sorted(curves.groupby("trial_id").epoch.apply(sorted).tolist()) == [[1, 2, 3, 4]] * 2
 
 
 def test_cnn_twin_is_the_third_curve_of_a_real_sweep(cli, tmp_path):

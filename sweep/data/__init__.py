@@ -19,7 +19,7 @@ from sweep.errors import UserError
 __all__ = ["KEYS", "Data", "TensorData", "build_data", "epoch_generator", "epoch_seed", "to_dict"]
 
 COMMON = {"name", "root", "image_size", "num_classes", "batch_size", "eval_batch_size",
-          "workers", "seed", "mean", "std", "augment"}
+          "workers", "seed", "mean", "std", "augment", "micro_batch"}
 KEYS = {
     "synthetic": COMMON | {"train_size", "test_size"},
     "cifar10": COMMON,
@@ -63,13 +63,13 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
     name = c.get("name")
     if name not in KEYS:
         raise UserError(f"unknown data.name {name!r}; use one of {', '.join(KEYS)}")
-    # data.micro_batch (optional: older configs lack it) is the trainer's, not the
-    # loader's: batches are always drawn whole, then split on the device.
-    micro = c.pop("micro_batch", None)
+    check_keys(c, KEYS[name], "data")
+    # data.micro_batch is the trainer's, not the loader's: batches are always drawn
+    # whole, then split on the device.
+    micro = c["micro_batch"]
     if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int)
                               or micro < 1):
         raise UserError(f"data.micro_batch must be null or an integer >= 1, got {micro!r}")
-    check_keys(c, KEYS[name], "data")
     if not isinstance(c["augment"], Mapping):
         raise UserError(f"data.augment must be a mapping of augmentation settings, "
                         f"got {c['augment']!r}")

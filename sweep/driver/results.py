@@ -105,7 +105,9 @@ class ResultsWriter(Callback):
 
     def flush(self, curves: bool = True) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_csv(self.folder / "trials.csv", list(self.trials.values()), TRIAL_COLUMNS)
+        # In trial-id order, so a table rebuilt from Ray's folders is the same bytes.
+        rows = [self.trials[k] for k in sorted(self.trials)]
+        write_csv(self.folder / "trials.csv", rows, TRIAL_COLUMNS)
         if curves:
             rows = sorted(self.curves.values(), key=lambda r: (r["trial_id"], r["epoch"]))
             write_csv(self.folder / "curves.csv", rows, CURVE_COLUMNS)
