@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +27,18 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL a command and every process it started (Ray's agents included), by pid."""
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)

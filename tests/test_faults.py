@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from conftest import kill_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
@@ -25,20 +26,6 @@ SMALL = ["sweep.models=[vitc_tiny]", "sweep.optimizers=[sgd]", INTERVAL]
 def sweep_args(results: Path, *extra: str) -> list[str]:
     return [*TINY, f"results={results}", *extra]
 
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and every process it started (Ray's agents included), by pid."""
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait(timeout=30)
-    psutil.wait_procs(family, timeout=30)
 
 
 def _start(args: list[str], **kw) -> subprocess.Popen:
@@ -58,7 +45,7 @@ def _run(module: str, args: list[str], timeout: float = 120) -> subprocess.Compl
         out, err = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
-            _kill_tree(proc)
+            kill_tree(proc)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -166,7 +153,7 @@ def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
         assert lock.read_text().startswith(f"pid {first.pid} on")  # still the first's
         _check_ray_demands_a_token(first, tmp_path / "home")
     finally:
-        _kill_tree(first)
+        kill_tree(first)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -183,7 +170,7 @@ def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, sig
             driver.send_signal(sig)
         _, err = driver.communicate(timeout=120)
     finally:
-        _kill_tree(driver)
+        kill_tree(driver)
     assert driver.returncode == 128 + sig, err
     assert f"interrupted: results so far are in {folder}" in err, err
     assert "Tuner.restore" not in err and "Traceback" not in err, err
@@ -287,7 +274,7 @@ def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
     try:
         out, err = proc.communicate(timeout=300)
     finally:
-        _kill_tree(proc)
+        kill_tree(proc)
     assert proc.returncode == 1, err
     failed = [ln for ln in err.splitlines() if ln.startswith("failed: trial")]
     assert len(failed) == 1 and "checkpoint" in failed[0] and "unreadable" in failed[0], err
@@ -343,7 +330,7 @@ def test_killed_worker_is_one_line_and_the_trial_recovers(tmp_path):
         workers[0].kill()
         _, err = driver.communicate(timeout=300)
     finally:
-        _kill_tree(driver)
+        kill_tree(driver)
     assert driver.returncode == 0, err
     assert len([ln for ln in err.splitlines() if "retrying from its last checkpoint" in ln]) == 1
     assert "Traceback" not in err, err

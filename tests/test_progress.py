@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
+from conftest import kill_tree
 
 from sweep.driver.progress import CLEAR, Progress, eta_s
 
@@ -77,20 +77,6 @@ def test_eta_comes_from_epoch_timings_of_running_trials():
     assert math.isinf(eta_s(trials, [], total=3, slots=2))
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and every process it started, by pid."""
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    for p in [*family, psutil.Process(proc.pid)] if proc.poll() is None else family:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait(timeout=30)
-    psutil.wait_procs(family, timeout=30)
-
 
 def _sweep(results: Path, *extra: str, stderr, timeout: float = 600) -> subprocess.Popen:
     args = [sys.executable, "-m", "sweep.run", *TINY, f"results={results}", *extra]
@@ -107,7 +93,7 @@ def test_sweep_to_a_pipe_prints_few_lines_and_logs_every_epoch_to_mlflow(tmp_pat
     try:
         _, err = proc.communicate(timeout=600)
     finally:
-        _kill_tree(proc)
+        kill_tree(proc)
     err = err.decode()
     assert proc.returncode == 0, err
     progress = [line for line in err.splitlines() if line.startswith("[pipe] ")]
@@ -154,7 +140,7 @@ def test_sweep_on_a_terminal_rewrites_one_line_in_place(tmp_path):
                 break
         proc.wait(timeout=60)
     finally:
-        _kill_tree(proc)
+        kill_tree(proc)
         os.close(master)
     text = b"".join(chunks).decode(errors="replace")
     assert proc.returncode == 0, text

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
+from conftest import kill_tree
 
 from sweep.columns import CURVE_COLUMNS, TRIAL_COLUMNS
 
@@ -152,20 +152,6 @@ def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
     assert proc.returncode != 0 and "no tuned lr/wd for sgd" in proc.stderr
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and every process it started (Ray's agents included), by pid."""
-    try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        family = []
-    for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait(timeout=30)
-    psutil.wait_procs(family, timeout=30)
-
 
 def test_killed_driver_resumes_without_losing_or_retraining(tmp_path):
     args = [sys.executable, "-m", "sweep.run",
@@ -187,7 +173,7 @@ def test_killed_driver_resumes_without_losing_or_retraining(tmp_path):
         else:
             pytest.fail("the sweep finished no trials in time")
     finally:
-        _kill_tree(driver)
+        kill_tree(driver)
     before_trials, before_curves = read(folder)
     done_before = set(before_trials.trial_id[before_trials.status == "done"])
     assert 2 <= len(done_before) < 6
