@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = [*(ROOT / "sweep" / d for d in ("engine", "models", "data")),
           *(ROOT / "sweep" / f for f in ("train.py", "complexity.py", "errors.py",
-                                          "columns.py"))]
+                                          "columns.py", "checks.py"))]
 FORBIDDEN = ("ray", "optuna", "sweep.driver")
 MAX_LINES = 60
 
