@@ -81,12 +81,6 @@ def first_tables(frame, keys: list[str]) -> dict:
             "training_length": stats.training_length(frame, keys)}
 
 
-def compute(frame, keys: list[str]) -> dict:
-    """Every table of the analysis, in TABLES order (empty frames for absent studies)."""
-    tables = {**compute_rest(frame, keys), **first_tables(frame, keys)}
-    return {name: tables[name] for name in TABLES}
-
-
 def figure_jobs(frame, keys: list[str], first: dict) -> dict[str, Callable[[], Figure | None]]:
     """The figures, each a closure over the data, the slowest first so two workers finish
     together. ``first`` holds the tables they need (computed before the workers fork)."""

@@ -24,7 +24,6 @@ TEXT = ("sweep", "study", "data", "trial_id", "model", "size", "stem", "optimize
         "diverged")
 NUMERIC = tuple(c for c in COLUMNS if c not in TEXT)
 # Only "done" rows are results; "stopped" is an early stop (ASHA in the tune study).
-ERRORS = ("error", "ema_error", "best_error")
 NAN_DIVERGED_ERROR = 100.0
 BOOLS = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
 RESULTS_FIX = "pass the folder that holds results/<sweep>/trials.csv"

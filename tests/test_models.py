@@ -120,14 +120,6 @@ def test_init_statistics():
         assert (block.norm1.weight == 1).all() and not block.norm1.bias.any()
 
 
-def test_no_weight_decay_names():
-    model = ViT(model_spec(load_model("vitc_tiny")), image_size=32, num_classes=10)
-    skip = model.no_weight_decay()
-    assert {"pos_embedding", "class_token", "head.bias", "norm.weight"} <= skip
-    assert "blocks.0.attn.qkv.weight" not in skip and "stem.convs.0.weight" not in skip
-    assert "stem.convs.1.weight" in skip  # BatchNorm gain
-
-
 @pytest.mark.parametrize(("kwargs", "message"), [
     (dict(stem_widths=(32, 64, 64), stem_strides=(2, 2, 2)), "stride 1"),
     (dict(stem_widths=(32, 64, 64), stem_strides=(2, 1, 1)), "multiply to 2, not the patch"),

@@ -10,6 +10,7 @@ import torch
 
 from sweep.complexity import complexity_rows
 from sweep.engine.config import choices, load_model, model_spec
+from sweep.engine.recipe import decayed_names
 from sweep.errors import UserError
 from sweep.models import RegNet, RegNetSpec, ViT, model_class
 from sweep.models.regnet import generate_regnet
@@ -168,13 +169,14 @@ def test_init_follows_pycls():
     assert not zero.s1.b1.f.c_bn.weight.any() and (zero.s1.b1.f.b_bn.weight == 1).all()
 
 
-def test_no_weight_decay_names():
+def test_weight_decay_follows_the_recipe_rule():
+    """The reference grouping: conv and linear biases take none; BatchNorm parameters
+    (gain and bias, their own kind) and conv/linear weights take the trial's wd."""
     model = RegNet(spec_of("regnety_tiny"), image_size=32, num_classes=10)
-    skip = model.no_weight_decay()
-    assert {"stem.bn.weight", "stem.bn.bias", "s1.b1.f.a_bn.weight", "s1.b1.bn.weight",
-            "s1.b1.f.se.f_ex.0.bias", "head.fc.bias"} <= skip
-    assert not {"stem.conv.weight", "s1.b1.f.b.weight", "s1.b1.f.se.f_ex.0.weight",
-                "head.fc.weight"} & skip
+    decayed = decayed_names(model)
+    assert {"stem.conv.weight", "s1.b1.f.b.weight", "s1.b1.f.se.f_ex.0.weight",
+            "head.fc.weight", "stem.bn.weight", "stem.bn.bias", "s1.b1.f.a_bn.weight"} <= decayed
+    assert not {"s1.b1.f.se.f_ex.0.bias", "head.fc.bias"} & decayed
 
 
 def test_model_class_dispatch_and_complexity_table():

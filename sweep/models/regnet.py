@@ -327,10 +327,6 @@ class RegNet(nn.Module):
             w_in = w
         return Head.complexity(cx, w_in=w_in, num_classes=num_classes)
 
-    def no_weight_decay(self) -> set[str]:
-        """Parameter names that take no weight decay: BN gains and all biases (as the
-        ViT's; a CNN has no embeddings)."""
-        return {name for name, p in self.named_parameters() if p.ndim <= 1}
 
 
 def _stem_stride(spec: RegNetSpec) -> int:

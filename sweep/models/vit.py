@@ -293,10 +293,3 @@ class ViT(nn.Module):
         cx = norm_cx(cx, d)
         return linear_cx(cx, d, num_classes)
 
-    def no_weight_decay(self) -> set[str]:
-        """Parameter names that take no weight decay: norm gains, biases, embeddings."""
-        names = {"pos_embedding", "class_token"}
-        for name, p in self.named_parameters():
-            if p.ndim <= 1:
-                names.add(name)
-        return names
