@@ -35,12 +35,21 @@ def test_complexity_cli_reproduces_table1(cli):
     assert "vitc_4gf" in table and "GF" in table and "params M" in table
 
 
-def test_tiny_pair_matches_flops_by_the_paper_rule():
-    p, c = (model_spec(load_model(n)) for n in ("vitp_tiny", "vitc_tiny"))
+@pytest.mark.parametrize("size", ["tiny", "mini"])
+def test_cpu_pairs_match_flops_by_the_paper_rule(size):
+    p, c = (model_spec(load_model(f"vit{s}_{size}")) for s in "pc")
+    image = load_model(f"vitp_{size}").image_size
     assert c.depth == p.depth - 1 and c.stem == "conv" and p.stem == "patchify"
-    fp = ViT.complexity(p, image_size=32, num_classes=10).flops
-    fc = ViT.complexity(c, image_size=32, num_classes=10).flops
+    fp = ViT.complexity(p, image_size=image, num_classes=10).flops
+    fc = ViT.complexity(c, image_size=image, num_classes=10).flops
     assert abs(fc / fp - 1) < 0.05
+
+
+def test_mini_pair_has_the_papers_stems():
+    """16x16 stride-16 patchify against four stride-2 3x3 convs + 1x1: the paper's contrast."""
+    p, c = (model_spec(load_model(f"vit{s}_mini")) for s in "pc")
+    assert p.patch_size == 16 and c.stem_strides == (2, 2, 2, 2, 1)
+    assert load_model("vitp_mini").image_size // p.patch_size == 4  # 4x4 tokens
 
 
 @pytest.mark.parametrize("name", [n for n in choices("model") if n.startswith("vit")])
@@ -55,11 +64,11 @@ def test_counted_params_equal_built_module(name, image_size):
     assert counted == sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("size", ["1gf", "18gf", "tiny"])
+@pytest.mark.parametrize("size", ["1gf", "18gf", "tiny", "mini"])
 def test_conv_stem_token_grid_equals_patchify(size):
     p, c = (model_spec(load_model(f"vit{s}_{size}")) for s in "pc")
     assert p.patch_size == c.patch_size
-    image = 224 if size != "tiny" else 32
+    image = load_model(f"vitp_{size}").image_size
     with torch.device("meta"):
         mp = ViT(p, image_size=image, num_classes=10)
         mc = ViT(c, image_size=image, num_classes=10)

@@ -29,15 +29,16 @@ def train_images(data: DictConfig, *, strict: bool = False) -> int:
 def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
     images = train_images(cfg.data)
     total, count = 0.0, 0
+    sizes = sorted({g.base["data"]["image_size"] for e in experiments for g in e.groups})
     print(f"sweep {name}: study {cfg.sweep.study}, data {cfg.data.name} ({images} train images, "
-          f"{cfg.data.image_size} px)")
+          f"{'/'.join(map(str, sizes))} px)")
     print(f"{'group':<24} {'sample':>6} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} "
           f"{'PMAC':>9}")
     for experiment in experiments:
         for group, spec in experiment.fixed_trials():
             t = spec["trial"]
             arch = model_spec(OmegaConf.create(group.base["model"]))
-            gf = model_class(arch).complexity(arch, image_size=cfg.data.image_size,
+            gf = model_class(arch).complexity(arch, image_size=group.base["data"]["image_size"],
                                               num_classes=cfg.data.num_classes).flops / 1e9
             macs = 3 * gf * 1e9 * images * t["epochs"]  # forward + backward ≈ 3× forward
             total, count = total + macs, count + 1

@@ -91,14 +91,15 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
 
 
 def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:
-    """The tune study's best finished trial per group → conf/tuned/<data>.yaml."""
+    """The best finished trial per group → conf/tuned/<data>.yaml (the tune study, or an
+    lr/wd study run with ``sweep.save_tuned=true``)."""
     rows = [r for r in read_csv(folder / "trials.csv")
             if r["status"] == "done" and str(r["diverged"]) != "True"]
     found: dict[str, dict[str, dict]] = {}
     for group in (g for e in experiments for g in e.groups):
         mine = [r for r in rows if r["model"] == group.model and r["optimizer"] == group.optimizer]
         if not mine:
-            print(f"tune: no finished trial for {group.name}; nothing saved", file=sys.stderr)
+            print(f"{folder.name}: no finished trial for {group.name}; nothing saved", file=sys.stderr)
             continue
         best = min(mine, key=lambda r: r["best_error"])
         found.setdefault(group.model, {})[group.optimizer] = {
@@ -175,7 +176,7 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
     c = counts(read_csv(folder / "trials.csv"))
     print(f"sweep {name}: {c['done']} done ({c['diverged']} diverged), {c['stopped']} stopped "
           f"early, {c['failed']} failed -> {folder / 'trials.csv'}")
-    if cfg.sweep.study == "tune":
+    if cfg.sweep.study == "tune" or cfg.sweep.get("save_tuned"):
         print(f"tuned lr/wd written to {save_tuned(experiments, folder, cfg.data.name)}")
     if cfg.analyze:
         subprocess.run([sys.executable, "-m", "analysis.edf", str(folder)], check=False)

@@ -249,17 +249,26 @@ def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[Dict
     return group
 
 
+def served_size(cfg: DictConfig, model: DictConfig) -> int:
+    """The resolution the data serves one model (synthetic data renders at the model's
+    own, through ``${model.image_size}``), resolved as that model's trials will see it."""
+    both = OmegaConf.create({"data": OmegaConf.to_container(cfg.data, resolve=False),
+                             "model": OmegaConf.to_container(model, resolve=True)})
+    return int(both.data.image_size)
+
+
 def _load_models(cfg: DictConfig) -> list[DictConfig]:
     models = [load_model(name) for name in cfg.sweep.models]
     for model in models:
         model_spec(model)  # an inconsistent architecture fails here, not in a worker
-        if int(model.image_size) != int(cfg.data.image_size) and not cfg.get("allow_resolution"):
+        size = served_size(cfg, model)
+        if int(model.image_size) != size and not cfg.get("allow_resolution"):
             raise UserError(f"{model.name} is designed for {model.image_size} px but "
-                            f"{cfg.data.name} serves {cfg.data.image_size} px; pass "
+                            f"{cfg.data.name} serves {size} px; pass "
                             "allow_resolution=true to train it anyway")
-        if model.get("patch_size") and cfg.data.image_size % model.patch_size:
+        if model.get("patch_size") and size % model.patch_size:
             raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
-                            f"the {cfg.data.name} image size {cfg.data.image_size}")
+                            f"the {cfg.data.name} image size {size}")
     return models
 
 
