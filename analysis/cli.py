@@ -1,12 +1,13 @@
 """Command line: ``python -m analysis.edf PATH [PATH ...] [--out DIR]``.
 
 Reads every ``trials.csv`` below the PATHs and writes into DIR (default: ``analysis/``
-inside the first PATH) the tables of TABLES (``summary.csv``, ``ks.csv``, ``paired.csv``,
-``expected_best.csv``, ``good_range.csv``, ``importance.csv``, ``edf.csv``,
-``optimizer_gap.csv``, ``training_length.csv``; each only when the results hold its
-study), PNG and PDF figures (FIGURES) and a self-contained ``report.html``. The summary
-table and the comparisons in words are printed; warnings go to stderr. Bad input prints
-one ``error:`` line naming the fix and exits with status 2.
+inside the first PATH) the tables of TABLES (``resolution.csv``, ``larger_sweeps.csv``,
+``summary.csv``, ``ks.csv``, ``paired.csv``, ``expected_best.csv``, ``good_range.csv``,
+``importance.csv``, ``edf.csv``, ``optimizer_gap.csv``, ``training_length.csv``; each only
+when the results hold its study, and ``larger_sweeps.csv`` only when a sibling sweep folder
+holds the same arms with more trials), PNG and PDF figures (FIGURES) and a self-contained
+``report.html``. The summary table and the comparisons in words are printed; warnings go
+to stderr. Bad input prints one ``error:`` line naming the fix and exits with status 2.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from analysis.errors import AnalysisError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-TABLES = ("summary", "ks", "paired", "expected_best", "good_range", "importance", "edf",
-          "optimizer_gap", "training_length")
+TABLES = ("resolution", "larger_sweeps", "summary", "ks", "paired", "expected_best",
+          "good_range", "importance", "edf", "optimizer_gap", "training_length")
 FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "optimizer_gap",
            "training_length")
 REPORT = "report.html"
@@ -106,7 +107,7 @@ def analyse(paths: list[Path], out: Path) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import plots, report
+    from analysis import plots, report, resolution
 
     frame, keys = results.frame, results.keys
     out = prepare_out(out)
@@ -114,6 +115,7 @@ def analyse(paths: list[Path], out: Path) -> dict:
     plots.theme()
     figures = Figures(figure_jobs(frame, keys, first), out)
     tables = {**compute_rest(frame, keys), **first}  # while the figures are drawn
+    tables["larger_sweeps"] = resolution.larger_sweeps(tables["resolution"], results.files)
     tables = {name: tables[name] for name in TABLES}
     written = []
     for name, table in tables.items():
@@ -139,9 +141,10 @@ def analyse(paths: list[Path], out: Path) -> dict:
 
 def compute_rest(frame, keys: list[str]) -> dict:
     """The tables no figure needs (computed while the figures are drawn)."""
-    from analysis import importance, paired, ranges, stats
+    from analysis import importance, paired, ranges, resolution, stats
 
-    return {"summary": stats.summary(frame, keys), "ks": stats.compare_pairs(frame, keys),
+    return {"resolution": resolution.resolution_table(frame, keys),
+            "summary": stats.summary(frame, keys), "ks": stats.compare_pairs(frame, keys),
             "paired": paired.paired_table(frame, keys),
             "good_range": ranges.good_ranges(frame, keys),
             "importance": importance.importance_table(frame, keys)}

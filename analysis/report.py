@@ -48,10 +48,12 @@ class Section:
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Numbers as short strings for people: p-values and lr/wd to 3 significant digits,
-    other floats to 3 decimals, integers as they are."""
+    other floats to 3 decimals, integers as they are (a missing one as an empty cell)."""
     out = table.copy()
     for col in out.columns:
         values = out[col]
+        if pd.api.types.is_integer_dtype(values) and values.hasnans:
+            out[col] = values.map(lambda v: "" if pd.isna(v) else str(v))
         if not pd.api.types.is_float_dtype(values):
             continue
         if any(part in col for part in SIGNIFICANT):
@@ -101,11 +103,42 @@ def _tables(tables: dict, *names: str) -> list[pd.DataFrame]:
     return [tables.get(name, pd.DataFrame()) for name in names]
 
 
+def resolution_findings(tables: dict) -> list[str]:
+    """What each comparison's n can resolve, then the larger sibling sweeps, in words."""
+    resolution, larger = _tables(tables, "resolution", "larger_sweeps")
+    lines = [words.resolution_sentence(r) for _, r in resolution.iterrows()]
+    return lines + [words.larger_sentence(r) for _, r in larger.iterrows()]
+
+
 def findings(tables: dict) -> list[str]:
-    """The comparisons in words: unpaired KS, then paired on shared draws."""
+    """The comparisons in words: what the n can resolve, unpaired KS, then paired on shared
+    draws."""
     ks, paired = _tables(tables, "ks", "paired")
-    lines = [words.ks_sentence(r) for _, r in ks.iterrows()]
+    lines = resolution_findings(tables) + [words.ks_sentence(r) for _, r in ks.iterrows()]
     return lines + [words.paired_sentence(r) for _, r in paired.iterrows()]
+
+
+def _resolution_section(tables: dict) -> Section:
+    """What the sample size can resolve, before any result is read."""
+    from analysis import resolution
+
+    alpha = f"{resolution.ALPHA:g}"
+    return Section(
+        "What this sample size can resolve",
+        "From the trial counts alone, per lr/wd-study comparison (the arms of the KS and "
+        f"paired tables below), at α = {alpha}. ks_min_gap: the smallest EDF gap (KS "
+        f"statistic) for which scipy.stats.ks_2samp gives p < {alpha} with n_a and n_b "
+        "trials, found by inverting ks_2samp's p-value over the gaps those sizes can produce "
+        "(ks_method: the distribution it uses, exact or asymptotic, as ks_2samp picks). "
+        "dkw_a/dkw_b: each EDF's 95% DKW band half-width. wilcoxon_min_same_way: the fewest "
+        f"of the n_pairs shared draws that must go one way for scipy.stats.wilcoxon to give "
+        f"p < {alpha} (wilcoxon_max_minority: the largest signed-rank sum of the draws going "
+        "the other way that still does; empty: no outcome does; wilcoxon_best_p: the p of "
+        "all draws one way). best_sd_a/best_sd_b: ±1σ of an arm's best of its N draws "
+        "(with-replacement form, as in the expected-best band). A larger sweep of the same "
+        "arms beside this one (a sibling folder's trials.csv) is named with its n "
+        "(larger_sweeps.csv).",
+        tables.get("resolution", pd.DataFrame()), findings=resolution_findings(tables))
 
 
 def _stability_sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
@@ -191,6 +224,6 @@ def _recipe_sections(tables: dict, pngs: dict) -> list[Section]:
 
 def sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
     """The report's sections in reading order; studies absent from the results drop out."""
-    every = (_stability_sections(tables, pngs, keys) + _budget_sections(tables, pngs, keys)
-             + _recipe_sections(tables, pngs))
+    every = ([_resolution_section(tables)] + _stability_sections(tables, pngs, keys)
+             + _budget_sections(tables, pngs, keys) + _recipe_sections(tables, pngs))
     return [s for s in every if not s.empty]

@@ -28,16 +28,23 @@ def where(row: pd.Series | dict) -> str:
     return " · ".join(parts)
 
 
-def _names(row: pd.Series) -> tuple[str, str]:
+def _names(row: pd.Series | dict) -> tuple[str, str]:
+    """Display names of a comparison's two stems (ViT_P, ViT_C, CNN)."""
     return stats.stem_name(row["stem_a"]), stats.stem_name(row["stem_b"])
+
+
+def _per_arm(row: pd.Series | dict) -> str:
+    """'6 per arm', or '6 (ViT_P) and 5 (ViT_C)' when the arms' n differ."""
+    a, b = _names(row)
+    if row["n_a"] == row["n_b"]:
+        return f"{row['n_a']} per arm"
+    return f"{row['n_a']} ({a}) and {row['n_b']} ({b})"
 
 
 def ks_sentence(row: pd.Series) -> str:
     """The unpaired KS comparison of two arms' Δ-EDFs, in words."""
     a, b = _names(row)
-    n = f"n = {row['n_a']} per arm" if row["n_a"] == row["n_b"] else \
-        f"n = {row['n_a']} ({a}) and {row['n_b']} ({b})"
-    head = f"{a} vs {b} ({where(row)}): KS p = {row['ks_pvalue']:.2g} at {n}"
+    head = f"{a} vs {b} ({where(row)}): KS p = {row['ks_pvalue']:.2g} at n = {_per_arm(row)}"
     band = max(row["dkw_a"], row["dkw_b"])
     if not row["ks_pvalue"] < ALPHA:
         return (f"{head}: the data cannot tell the two Δ-EDFs apart (each curve has a "
@@ -132,3 +139,62 @@ def length_sentences(lengths: pd.DataFrame) -> list[str]:
                    f"cost {r['delta_to_longest']:+.2f} points against {r['longest']} "
                    f"(n = {r['n']} per length).")
     return out
+
+
+def _ks_can(row: pd.Series | dict) -> str | None:
+    """What the KS test can detect at the row's n; None when no gap reaches ALPHA."""
+    if pd.isna(row["ks_min_gap"]):
+        return None
+    if row["ks_min_gap"] >= 1:
+        return "the KS test can only detect completely separated EDFs (a gap of 1)"
+    return f"the KS test can only detect EDF gaps of at least {row['ks_min_gap']:.2f}"
+
+
+def _paired_can(row: pd.Series | dict) -> str | None:
+    """What a paired Wilcoxon test needs at the row's number of shared draws; None when
+    no outcome reaches ALPHA."""
+    n, same = row["n_pairs"], row["wilcoxon_min_same_way"]
+    if not n or pd.isna(same):
+        return None
+    b = _names(row)[1]
+    if int(same) == n:
+        return f"a paired test needs {b} lower on all {n} draws (or higher on all)"
+    return (f"a paired test needs {b} lower on at least {int(same)} of {n} draws (or higher "
+            f"on as many)")
+
+
+def resolution_sentence(row: pd.Series) -> str:
+    """What the comparison's n can resolve at all, whatever the errors turned out to be."""
+    a, b = _names(row)
+    can = [part for part in (_ks_can(row), _paired_can(row)) if part]
+    cannot = []
+    if pd.isna(row["ks_min_gap"]):
+        cannot.append(f"no EDF gap, however large, reaches KS p < {ALPHA:g}")
+    if not row["n_pairs"]:
+        cannot.append("there are no shared draws for a paired test")
+    elif pd.isna(row["wilcoxon_min_same_way"]):
+        cannot.append(f"no paired outcome on {row['n_pairs']} draws reaches p < {ALPHA:g}, "
+                      "not even all draws one way")
+    text = f"{a} vs {b} ({where(row)}): at n = {_per_arm(row)}, " + " and ".join(can + cannot)
+    text += ("; differences smaller than that are not ruled out." if can
+             else "; no difference between the arms is ruled out at this n.")
+    text += (f" Each EDF is known only to ±{max(row['dkw_a'], row['dkw_b']):.2f} (95% DKW "
+             "band)")
+    if pd.isna(row.get("best_sd_a", np.nan)):
+        return text + "."
+    return text + (f", and the best error found would move by about ±{row['best_sd_a']:.1f} "
+                   f"points for {a} and ±{row['best_sd_b']:.1f} for {b} in a re-run (1σ).")
+
+
+def larger_sentence(row: pd.Series) -> str:
+    """Where a sibling sweep holds the same arms with more trials, and what its n resolves."""
+    a, b = _names(row)
+    text = (f"{a} vs {b} ({where(row)}): a larger sweep of the same arms is in "
+            f"{row['folder']} (relative to {row['beside']}/) with n = {_per_arm(row)} and "
+            f"{row['n_pairs']} shared draws")
+    can = [] if pd.isna(row["ks_min_gap"]) else [
+        f"its n resolves EDF gaps of at least {row['ks_min_gap']:.2f} (KS p < {ALPHA:g})"]
+    can += [part for part in (_paired_can(row),) if part]
+    if not can:
+        return text + f"; even its n resolves no difference at p < {ALPHA:g}."
+    return text + "; " + " and ".join(can) + "."

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis import edf, expected, fixture, importance, load, stats
+from analysis import edf, expected, fixture, importance, load, resolution, stats, words
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "optimizer_gap",
            "training_length")
-TABLES = ("summary", "ks", "paired", "expected_best", "good_range", "importance", "edf",
-          "optimizer_gap", "training_length")
+TABLES = ("resolution", "summary", "ks", "paired", "expected_best", "good_range",
+          "importance", "edf", "optimizer_gap", "training_length")
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
@@ -401,12 +401,178 @@ def test_sentences_follow_the_data():
                        "dkw_a": edf.dkw_epsilon(6), "dkw_b": edf.dkw_epsilon(6),
                        "within_4_a": 0.5, "within_4_b": 0.67, "within_4_diff": 0.17,
                        "within_4_lo": -0.3, "within_4_hi": 0.6})
-    from analysis import words
-
     text = words.ks_sentence(small)
     assert "KS p = 0.47 at n = 6 per arm" in text and "cannot tell" in text
     assert "±0.55 DKW band" in text
     assert "differ" in words.ks_sentence(small.replace(0.47, 0.001))
+
+
+def _ks_null(n_a: int, n_b: int) -> np.ndarray:
+    """Every value of the two-sample KS statistic under H0, one per way of splitting the
+    pooled ranks (no ties) into the two arms: the exact null, by brute force."""
+    from itertools import combinations
+
+    n = n_a + n_b
+    out = []
+    for chosen in combinations(range(n), n_a):
+        in_a = np.zeros(n)
+        in_a[list(chosen)] = 1
+        gap = np.cumsum(in_a) / n_a - np.cumsum(1 - in_a) / n_b
+        out.append(np.abs(gap).max())
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("n_a", "n_b"), [(3, 3), (4, 4), (6, 6), (5, 7), (6, 8)])
+def test_ks_min_gap_matches_the_enumerated_null(n_a, n_b):
+    """The smallest gap with p < 0.05, against all C(n_a + n_b, n_a) splits."""
+    null = _ks_null(n_a, n_b)
+    gaps = np.unique(np.round(null, 12))
+    p = np.array([np.mean(null >= g - 1e-9) for g in gaps])
+    flagged = gaps[p < 0.05]
+    want = flagged.min() if len(flagged) else np.nan
+    got = resolution.ks_min_gap(n_a, n_b)
+    assert got == pytest.approx(want, nan_ok=True)
+    assert resolution.ks_method(n_a, n_b) == "exact"
+    assert (n_a, n_b) != (6, 6) or got == pytest.approx(5 / 6)
+
+
+def test_ks_min_gap_asymptotic_inverts_kstwo():
+    """Past 10,000 trials ks_2samp uses kstwo.sf(D, round(n_a n_b / (n_a + n_b)))."""
+    n = 12_000
+    gap = resolution.ks_min_gap(n, n)
+    assert resolution.ks_method(n, n) == "asymp"
+    assert sps.kstwo.sf(gap, n // 2) < 0.05 <= sps.kstwo.sf(gap - 1 / n, n // 2)
+
+
+def _signed_rank_null(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """W+ and the count of positive signs for every one of the 2^n sign patterns of the
+    ranks 1..n: the exact null of the signed-rank test, by brute force."""
+    from itertools import product
+
+    signs = np.array(list(product([0, 1], repeat=n)))
+    return signs @ np.arange(1, n + 1), signs.sum(axis=1)
+
+
+@pytest.mark.parametrize("n", range(1, 13))
+def test_wilcoxon_minimum_matches_enumeration(n):
+    w_plus, positive = _signed_rank_null(n)
+    total = n * (n + 1) // 2
+    t = np.minimum(w_plus, total - w_plus)
+    p = np.minimum(1.0, 2 * np.array([np.mean(w_plus <= v) for v in t]))
+    flagged = p < 0.05
+    most = resolution.wilcoxon_max_minority(n)
+    if not flagged.any():
+        assert most is None and n <= 5
+        return
+    assert most == t[flagged].max()
+    fewest = np.maximum(positive, n - positive)[flagged].min()
+    assert resolution.fewest_same_way(n, most) == fewest
+    assert (n != 6) or (most == 0 and fewest == 6)  # at 6 pairs only all-one-way counts
+
+
+@pytest.mark.parametrize("n", [60, 400])
+def test_wilcoxon_minimum_normal_approximation(n):
+    """Past 50 pairs scipy uses the normal approximation (no continuity correction)."""
+    mean, sd = n * (n + 1) / 4, np.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    t = np.arange(int(mean))
+    want = t[2 * sps.norm.cdf((t - mean) / sd) < 0.05].max()
+    assert resolution.wilcoxon_max_minority(n) == want
+
+
+def test_resolution_csv_and_report(example):
+    root, done = example
+    table = pd.read_csv(root / "analysis" / "resolution.csv")
+    trials = trials_of(root)
+    assert len(table) == 8  # the comparisons of ks.csv and paired.csv
+    assert (table[["n_a", "n_b", "n_pairs"]] == 24).all().all()
+    assert table["ks_min_gap"].eq(resolution.ks_min_gap(24, 24)).all()
+    assert table["dkw_a"].eq(edf.dkw_epsilon(24)).all()
+    row = table[(table["model_a"] == "vitp_tiny") & (table["optimizer"] == "sgd")].iloc[0]
+    errors = trials[(trials["model"] == "vitp_tiny") & (trials["study"] == "lr_wd")
+                    & (trials["optimizer"] == "sgd")]["err"].to_numpy()
+    rng = np.random.default_rng(0)  # Monte Carlo: best of 24 draws with replacement
+    best = rng.choice(errors, (40_000, len(errors))).min(axis=1)
+    assert row["best_sd_a"] == pytest.approx(best.std(), rel=0.05)
+    html = (root / "analysis" / "report.html").read_text(encoding="utf-8")
+    assert html.index("What this sample size can resolve") < html.index("Stability summary")
+    assert ("at n = 24 per arm, the KS test can only detect EDF gaps of at least "
+            f"{resolution.ks_min_gap(24, 24):.2f}") in done.stdout
+    assert not (root / "analysis" / "larger_sweeps.csv").exists()  # every sweep analysed
+
+
+def _resolution_row(n: int, n_pairs: int) -> pd.Series:
+    arm = pd.DataFrame({"err": np.linspace(30, 40, n)})
+    return pd.Series({"size": "tiny", "optimizer": "adamw", "epochs": 5, "study": "lr_wd",
+                      "data": "synthetic", "stem_a": "patchify", "stem_b": "conv",
+                      **resolution.resolution_row(arm, arm, n_pairs)})
+
+
+def test_resolution_sentences_say_what_the_n_cannot_see():
+    six = words.resolution_sentence(_resolution_row(6, 6))
+    assert ("at n = 6 per arm, the KS test can only detect EDF gaps of at least 0.83 and a "
+            "paired test needs ViT_C lower on all 6 draws") in six
+    assert "differences smaller than that are not ruled out" in six and "±0.55" in six
+    five = words.resolution_sentence(_resolution_row(6, 5))
+    assert "no paired outcome on 5 draws reaches p < 0.05" in five
+    assert "lower on at least 6 of 8 draws" in words.resolution_sentence(_resolution_row(8, 8))
+    four = words.resolution_sentence(_resolution_row(4, 4))
+    assert "only detect completely separated EDFs (a gap of 1)" in four
+    two = words.resolution_sentence(_resolution_row(2, 0))
+    assert "no EDF gap, however large" in two and "no shared draws" in two
+    assert "no difference between the arms is ruled out" in two
+
+
+def _sibling_sweeps(root: Path) -> Path:
+    """results/ with a 6-draw sweep ``small`` and beside it: ``big`` (the same arms, 32
+    draws whose first 6 are small's), ``fewer`` (4 draws), ``longer`` (other epochs, 40
+    draws), ``broken`` (not a trials table) and ``notes`` (no trials.csv)."""
+    big = fixture.make_trials("lr_wd", sizes=("tiny",), optimizers=("adamw",),
+                              n_per_group=32, epochs=(5,), sweep="big")
+    small = big[big["sample"] < 6].assign(sweep="small")
+    fewer = big[big["sample"] < 4].assign(sweep="fewer")
+    longer = fixture.make_trials("lr_wd", sizes=("tiny",), optimizers=("adamw",),
+                                 n_per_group=40, epochs=(10,), sweep="longer")
+    fixture.write_results(root, pd.concat([big, small, fewer, longer]), curves=False)
+    _write(root / "broken" / "trials.csv", b"a,b\n1,2\n")
+    _write(root / "notes" / "readme.txt", b"hello")
+    return root / "small"
+
+
+def test_a_larger_sibling_sweep_is_named(tmp_path):
+    small = _sibling_sweeps(tmp_path / "results")
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*")}
+    done = run_cli(small)
+    assert done.returncode == 0, done.stderr
+    larger = pd.read_csv(small / "analysis" / "larger_sweeps.csv")
+    assert list(larger["folder"]) == ["../big"] and list(larger["beside"]) == ["small"]
+    assert (larger[["n_a", "n_b", "n_pairs"]] == 32).all().all()
+    assert larger["ks_min_gap"].iloc[0] == pytest.approx(resolution.ks_min_gap(32, 32))
+    sentence = ("ViT_P vs ViT_C (tiny · AdamW · 5 ep · lr_wd on synthetic): a larger sweep of "
+                "the same arms is in ../big (relative to small/) with n = 32 per arm and 32 "
+                "shared draws; its n resolves EDF gaps of at least 0.34")
+    assert sentence in done.stdout
+    assert sentence in (small / "analysis" / "report.html").read_text(encoding="utf-8")
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*")
+             if "small" not in p.parts}
+    assert after == {p: t for p, t in before.items() if "small" not in p.parts}  # read only
+
+
+def test_no_sibling_pointer_without_a_larger_sibling(tmp_path):
+    small = _sibling_sweeps(tmp_path / "results")
+    table = resolution.resolution_table(*_loaded(small))
+    assert len(resolution.larger_sweeps(table, [small / "trials.csv"])) == 1
+    everything = load.load_results([tmp_path / "results" / d for d in ("small", "big")])
+    both = resolution.resolution_table(everything.frame, everything.keys)
+    assert resolution.larger_sweeps(both, everything.files).empty  # big analysed too
+    alone = tmp_path / "alone" / "small"
+    alone.mkdir(parents=True)
+    (alone / "trials.csv").write_bytes((small / "trials.csv").read_bytes())
+    assert resolution.larger_sweeps(table, [alone / "trials.csv"]).empty
+
+
+def _loaded(folder: Path) -> tuple[pd.DataFrame, list[str]]:
+    results = load.load_results([folder])
+    return results.frame, results.keys
 
 
 def _write(path: Path, data: bytes) -> Path:
