@@ -1,13 +1,24 @@
 """Gradient accumulation (data.micro_batch) and data-parallel trials (DDP over gloo on the
-CPU): both must compute the full-batch step."""
+CPU): both must compute the full-batch step, and a data-parallel trial whose sweep driver
+is killed must resume exactly."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pandas as pd
+import psutil
 import pytest
 import torch
+from conftest import ROOT, kill_tree
 
+from sweep.driver import trialspec
 from sweep.engine import checkpoint
 from sweep.engine.config import compose
 from sweep.engine.distributed import run_parallel, trial_workers
@@ -79,8 +90,6 @@ def test_two_gloo_workers_equal_one_worker_accumulating(tmp_path):
 def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
     """Two trials of two gloo workers each, through `python -m sweep.run`; each trial's
     result is the one-process result of the same micro-batches accumulated."""
-    import pandas as pd
-
     cli("sweep.run", "data.train_size=256", "data.test_size=64", "data.batch_size=64",
         "ray.num_cpus=4", "ray.object_store_memory=100000000", "analyze=false",
         f"results={tmp_path}", "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]",
@@ -96,3 +105,108 @@ def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
                     log=None)
     assert row.ema_error == pytest.approx(one["ema_error"])
     assert row.error == pytest.approx(one["error"])
+
+
+
+DDP_SWEEP = ["data.train_size=128", "data.test_size=64", "data.batch_size=64",
+             "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false",
+             "logger=[]", "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=1",
+             "schedule.epochs=2", "sweep.name=ddpkill", "resources.workers_per_trial=2",
+             "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"]
+
+
+def _start_sweep(args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "sweep.run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _watch(driver: subprocess.Popen, ranks: dict[int, psutil.Process], until,
+           timeout: float = 300) -> None:
+    """Poll until ``until()`` holds, noting in ``ranks`` every data-parallel worker (rank
+    1..N-1) the sweep runs; fail if the sweep ends first."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            for p in psutil.Process(driver.pid).children(recursive=True):
+                if "sweep.engine.distributed" in p.cmdline():
+                    ranks.setdefault(p.pid, p)
+        except psutil.Error:
+            pass
+        if until():
+            return
+        if driver.poll() is not None:
+            pytest.fail(f"the sweep ended early: {driver.communicate()[1][-3000:]}")
+        if time.time() > deadline:
+            pytest.fail("timed out waiting for the sweep")
+        time.sleep(0.2)
+
+
+def _reported(folder: Path) -> list[dict]:
+    """The trial's epoch reports as Ray recorded them, one per trained epoch."""
+    found = list(folder.glob("ray/*/*/result.json"))
+    lines = found[0].read_text().splitlines() if found else []
+    return [r for r in map(json.loads, lines) if not r["final"]]
+
+
+def _kill_hard(driver: subprocess.Popen) -> list[psutil.Process]:
+    """SIGKILL the driver's process group, then every process it had started, by pid
+    (once the driver is gone its children no longer show as its children)."""
+    family = psutil.Process(driver.pid).children(recursive=True)
+    os.killpg(driver.pid, signal.SIGKILL)
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    driver.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)
+    return family
+
+
+def test_killed_driver_resumes_a_data_parallel_trial_exactly(tmp_path):
+    """SIGKILL the driver of a sweep of 2-worker trials once an epoch is checkpointed:
+    the same command finishes the trial without retraining that epoch, with exactly the
+    numbers of one process accumulating the same two micro-batches, and no worker is left."""
+    args = [*DDP_SWEEP, f"results={tmp_path}"]
+    folder, ranks = tmp_path / "ddpkill", {}
+    driver = _start_sweep(args)
+    try:
+        _watch(driver, ranks, lambda: len(_reported(folder)) >= 1)
+        family = _kill_hard(driver)
+    finally:
+        kill_tree(driver)
+    assert ranks and not [p.pid for p in family if p.is_running()]
+    work = next(folder.glob("ray/*/*/work"))
+    killed = checkpoint.load(work / checkpoint.CHECKPOINT)
+    assert killed["result"] is None and killed["epoch"] == 1  # killed mid-trial
+    again = _start_sweep(args)
+    try:
+        _watch(again, ranks, lambda: again.poll() is not None)
+        _, err = again.communicate(timeout=60)
+    finally:
+        kill_tree(again)
+    assert again.returncode == 0, err
+    assert len(ranks) == 2  # one rank-1 worker per run of the trial ...
+    assert not [pid for pid, p in ranks.items() if p.is_running()]  # ... none left running
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 1 and trials.status[0] == "done"
+    reported = _reported(folder)
+    assert [r["epoch"] for r in reported] == [1, 2]  # epoch 1 trained once, then epoch 2
+    final = checkpoint.load(work / checkpoint.CHECKPOINT)["result"]
+    assert final["history"][0] == killed["history"][0]  # its timings too: not retrained
+    # The reference: one uninterrupted process accumulating the same two micro-batches.
+    base, values = trialspec.decode(json.loads((work.parent / "params.json").read_text()))
+    cfg = trialspec.trial_config(base, values)
+    cfg.data.micro_batch = 32
+    one = run_trial(cfg, lr=float(values["lr"]), wd=float(values["wd"]),
+                    workdir=tmp_path / "one", log=None)
+    curves = pd.read_csv(folder / "curves.csv")
+    for key in ("train_loss", "error", "ema_error"):
+        expected = [h[key] for h in one["history"]]
+        assert [h[key] for h in final["history"]] == expected, key
+        assert [r[key] for r in reported] == list(curves[key]) == expected, key
+    assert list(curves.lr) == [h["lr"] for h in one["history"]]
+    for key in ("error", "ema_error", "best_error"):
+        assert trials[key][0] == one[key] == final[key], key
