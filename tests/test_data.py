@@ -22,7 +22,11 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
 
 def conf(which: str, **over: object) -> dict:
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF / f"{which}.yaml"), resolve=True)
+    """A data yaml resolved as a trial composes it (synthetic renders at the model's
+    resolution: 32 px here, the tiny models')."""
+    node = OmegaConf.create({"model": {"image_size": 32},
+                             "data": OmegaConf.load(CONF / f"{which}.yaml")})
+    cfg = OmegaConf.to_container(node, resolve=True)["data"]
     assert isinstance(cfg, dict)
     cfg.update(over)
     return cfg
