@@ -99,7 +99,8 @@ def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:
     for group in (g for e in experiments for g in e.groups):
         mine = [r for r in rows if r["model"] == group.model and r["optimizer"] == group.optimizer]
         if not mine:
-            print(f"{folder.name}: no finished trial for {group.name}; nothing saved", file=sys.stderr)
+            print(f"{folder.name}: no finished trial for {group.name}; nothing saved",
+                  file=sys.stderr)
             continue
         best = min(mine, key=lambda r: r["best_error"])
         found.setdefault(group.model, {})[group.optimizer] = {

@@ -24,6 +24,7 @@ from sweep.columns import STUDIES
 from sweep.driver import trialspec
 from sweep.engine import tuned
 from sweep.engine.config import load_model, load_optimizer, model_spec
+from sweep.engine.trainer import resolution_problem
 from sweep.errors import UserError
 
 SAMPLERS = ("random", "sobol")
@@ -262,10 +263,9 @@ def _load_models(cfg: DictConfig) -> list[DictConfig]:
     for model in models:
         model_spec(model)  # an inconsistent architecture fails here, not in a worker
         size = served_size(cfg, model)
-        if int(model.image_size) != size and not cfg.get("allow_resolution"):
-            raise UserError(f"{model.name} is designed for {model.image_size} px but "
-                            f"{cfg.data.name} serves {size} px; pass "
-                            "allow_resolution=true to train it anyway")
+        problem = resolution_problem(model, cfg.data.name, size)
+        if problem and not cfg.get("allow_resolution"):
+            raise UserError(problem)
         if model.get("patch_size") and size % model.patch_size:
             raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
                             f"the {cfg.data.name} image size {size}")

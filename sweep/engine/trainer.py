@@ -105,6 +105,7 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         raise UserError(f"schedule.epochs must be >= 1, got {epochs}")
     device = resolve_device(cfg.device)
     torch.set_num_threads(int(cfg.threads))
+    check_resolution(cfg, int(cfg.data.image_size))  # before generating or reading any data
     data = build_data(cfg.data, seed=int(cfg.data.seed))
     batch_size, seed, opt = int(cfg.data.batch_size), int(cfg.seed), cfg.optimizer
     spec = model_spec(cfg.model)
@@ -157,12 +158,26 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         micro_batch=cfg.data.get("micro_batch"))
 
 
+def resolution_problem(model: DictConfig, data: str, image_size: int) -> str | None:
+    """Why ``model`` should not train on ``data`` served at ``image_size`` (None: fine): a
+    model trains at its design resolution, and a paper model on real images (the
+    synthetic set renders at any size, so a 224-px paper model would otherwise train on
+    it silently)."""
+    design = int(model.image_size)
+    if image_size != design:
+        return (f"{model.name} is designed for {design} px but {data} serves {image_size} "
+                "px; pass allow_resolution=true to train it anyway")
+    if data == "synthetic" and model.get("preset") == "paper":
+        return (f"{model.name} is a paper model, for ImageNet: pass data=imagenet "
+                "data.root=..., or allow_resolution=true to train it on synthetic images")
+    return None
+
+
 def check_resolution(cfg: DictConfig, image_size: int) -> None:
-    """A model trains at its design resolution unless ``allow_resolution=true``."""
-    design = int(cfg.model.image_size)
-    if image_size != design and not cfg.get("allow_resolution", False):
-        raise UserError(f"{cfg.model.name} is designed for {design} px but {cfg.data.name} "
-                        f"serves {image_size} px; pass allow_resolution=true to train it anyway")
+    """``resolution_problem`` as an error, unless ``allow_resolution=true``."""
+    problem = resolution_problem(cfg.model, cfg.data.name, image_size)
+    if problem and not cfg.get("allow_resolution", False):
+        raise UserError(problem)
 
 
 def restore(trial: Trial, state: dict) -> Progress:
