@@ -165,18 +165,21 @@ def test_autoaugment_v0_builds_and_draws_per_generator():
     assert compose("train", ["data=imagenet"]).data.augment.autoaugment_policy == "v0"
 
 
+TINY_PAIR = "sweep.models=[vitp_tiny,vitc_tiny]"
+
+
 def test_optimizer_override_reaches_every_group():
-    cfg = compose("run", ["optimizer.nesterov=false", "optimizer.eps=1e-6"])
+    cfg = compose("run", [TINY_PAIR, "optimizer.nesterov=false", "optimizer.eps=1e-6"])
     groups = studies.group_configs(cfg)
     assert groups["vitc_tiny-sgd"]["optimizer"]["nesterov"] is False
     assert groups["vitc_tiny-sgd"]["optimizer"]["name"] == "sgd"
     assert groups["vitp_tiny-adamw"]["optimizer"]["eps"] == 1e-6
-    plain = studies.group_configs(compose("run", []))
+    plain = studies.group_configs(compose("run", [TINY_PAIR]))
     assert plain["vitc_tiny-sgd"]["optimizer"]["nesterov"] is True
 
 
 def test_changed_group_config_blocks_resume(tmp_path, monkeypatch):
-    cfg = compose("run", [])
+    cfg = compose("run", [TINY_PAIR])
     spec.save(cfg, tmp_path, [0])
     assert "groups" in OmegaConf.load(tmp_path / spec.CONFIG)
     assert spec.sample_starts(cfg, tmp_path) == [0]
@@ -193,7 +196,7 @@ def test_changed_group_config_blocks_resume(tmp_path, monkeypatch):
         spec.sample_starts(cfg, tmp_path)
     monkeypatch.undo()
     with pytest.raises(UserError, match="nesterov"):
-        spec.sample_starts(compose("run", ["optimizer.nesterov=false"]), tmp_path)
+        spec.sample_starts(compose("run", [TINY_PAIR, "optimizer.nesterov=false"]), tmp_path)
 
 
 def test_train_refuses_a_different_config_in_the_same_out(cli, tmp_path):

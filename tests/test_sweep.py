@@ -138,7 +138,7 @@ def test_bad_sweep_specs_fail_before_any_trial(cli, tmp_path, override, message)
 def test_missing_dataset_fails_before_any_trial(cli, tmp_path):
     missing = tmp_path / "no-cifar"
     proc = cli("sweep.run", "data=cifar10", f"data.root={missing}", f"results={tmp_path}",
-               INTERVAL, check=False)
+               "sweep.models=[vitp_tiny,vitc_tiny]", INTERVAL, check=False)
     assert proc.returncode != 0 and str(missing) in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "lr_wd-vitp_tiny+vitc_tiny-cifar10").exists()
