@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +30,16 @@ def cli():
     return run_cli
 
 
-def kill_tree(proc: subprocess.Popen) -> None:
-    """SIGKILL a command and every process it started (Ray's agents included), by pid."""
+def kill_tree(proc: subprocess.Popen, *, group: bool = False) -> list[psutil.Process]:
+    """SIGKILL a command and every process it started (Ray's agents included), by pid;
+    ``group``: its process group first, all at once, as a crash would. Returns the
+    children it killed."""
     try:
         family = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         family = []
+    if group and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     for p in [psutil.Process(proc.pid), *family] if proc.poll() is None else family:
         try:
             p.kill()
@@ -42,3 +47,4 @@ def kill_tree(proc: subprocess.Popen) -> None:
             pass
     proc.wait(timeout=30)
     psutil.wait_procs(family, timeout=30)
+    return family

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -150,21 +149,6 @@ def _reported(folder: Path) -> list[dict]:
     return [r for r in map(json.loads, lines) if not r["final"]]
 
 
-def _kill_hard(driver: subprocess.Popen) -> list[psutil.Process]:
-    """SIGKILL the driver's process group, then every process it had started, by pid
-    (once the driver is gone its children no longer show as its children)."""
-    family = psutil.Process(driver.pid).children(recursive=True)
-    os.killpg(driver.pid, signal.SIGKILL)
-    for p in family:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    driver.wait(timeout=30)
-    psutil.wait_procs(family, timeout=30)
-    return family
-
-
 def test_killed_driver_resumes_a_data_parallel_trial_exactly(tmp_path):
     """SIGKILL the driver of a sweep of 2-worker trials once an epoch is checkpointed:
     the same command finishes the trial without retraining that epoch, with exactly the
@@ -174,7 +158,7 @@ def test_killed_driver_resumes_a_data_parallel_trial_exactly(tmp_path):
     driver = _start_sweep(args)
     try:
         _watch(driver, ranks, lambda: len(_reported(folder)) >= 1)
-        family = _kill_hard(driver)
+        family = kill_tree(driver, group=True)
     finally:
         kill_tree(driver)
     assert ranks and not [p.pid for p in family if p.is_running()]

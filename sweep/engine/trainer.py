@@ -111,7 +111,6 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
     spec = model_spec(cfg.model)
     arch = model_class(spec)
     torch.manual_seed(seed)
-    check_resolution(cfg, data.image_size)
     model = arch(spec, image_size=data.image_size, num_classes=data.num_classes).to(device)
     channels_last = device.type == "cuda"
     if channels_last:  # the convolutions: a ViT's stem, all of a CNN
