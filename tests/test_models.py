@@ -92,6 +92,32 @@ def test_tiny_forward_backward_on_cpu(name, classifier):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+@pytest.mark.parametrize("tokens", [17, 65])  # the CPU's explicit-math path, then SDPA's
+def test_attention_equals_the_reference_formula(tokens):
+    """The attention's fast paths compute what nn.MultiheadAttention's formula does, forward
+    and backward, on the same weights."""
+    from sweep.models.vit import CPU_MATH_ATTENTION_MAX_TOKENS, SelfAttention
+
+    assert (tokens <= CPU_MATH_ATTENTION_MAX_TOKENS) == (tokens == 17)
+    torch.manual_seed(0)
+    attn = SelfAttention(width=64, heads=4)
+    x = torch.randn(3, tokens, 64, requires_grad=True)
+
+    def reference(x):
+        q, k, v = attn.qkv(x).reshape(3, tokens, 3, 4, 16).permute(2, 0, 3, 1, 4)
+        a = torch.softmax(q @ k.transpose(-2, -1) / 4.0, dim=-1)
+        return attn.proj((a @ v).transpose(1, 2).reshape(3, tokens, 64))
+
+    outs, grads = [], []
+    for f in (attn, reference):
+        out = f(x)
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.square().sum(), [x, *attn.parameters()]))
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    for g, r in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
+
+
 def test_init_statistics():
     torch.manual_seed(0)
     vp = ViT(model_spec(load_model("vitp_4gf")), image_size=224, num_classes=1000)
