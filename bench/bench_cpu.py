@@ -1,7 +1,7 @@
-"""CPU training speed of the tiny and p16 pairs, every figure a ratio of two things timed
+"""CPU training speed of the tiny and mini pairs, every figure a ratio of two things timed
 in this run (about 4 minutes on 2 shared cores).
 
-    python bench/bench_cpu.py [--rounds 7] [--compile vitp_tiny,vitp_p16] [--no-compile]
+    python bench/bench_cpu.py [--rounds 7] [--compile vitp_tiny,vitp_mini] [--no-compile]
 
 The cores may be shared (a study training beside the bench), so no absolute time is
 compared across runs: each figure alternates its sides (A B, B A, A B, ...) and reports
@@ -16,7 +16,7 @@ malloc (``settled_malloc``) as a trial's own allocations settle it.
    (``Before``: q, k, v indexed out of a permuted view, always SDPA); and each model's
    fraction of the fp32 GEMM rate (a 1024³ matmul timed in the same rounds; flops:
    3 × forward multiply-adds × 2 from ``complexity()``).
-2. ``torch.compile`` (inductor) of the model against eager (vitp_p16 unless
+2. ``torch.compile`` (inductor) of the model against eager (vitp_mini unless
    ``--compile`` names others; a cold compile costs ~40-60 s each): steady-state speed,
    the compile time of a fresh process from an empty cache and of another with that
    cache warm (what later trials pay), the loss difference from the same weights, and
@@ -56,7 +56,7 @@ from sweep.engine.trainer import Trial, build, evaluate, forward_backward, preci
 from sweep.models import ViT
 from sweep.models.vit import SelfAttention
 
-PAIRS = {"tiny": ("vitp_tiny", "vitc_tiny"), "p16": ("vitp_p16", "vitc_p16")}
+PAIRS = {"tiny": ("vitp_tiny", "vitc_tiny"), "mini": ("vitp_mini", "vitc_mini")}
 BATCH = 128
 TRIAL_S = 60.0  # the trial length that compile time is weighed against
 
@@ -424,14 +424,14 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--models", default=",".join(m for p in PAIRS.values() for m in p))
-    parser.add_argument("--threads2", default="vitp_tiny,vitp_p16",
+    parser.add_argument("--threads2", default="vitp_tiny,vitp_mini",
                         help="models also timed at 2 threads (1)")
-    parser.add_argument("--compile", default="vitp_p16",
+    parser.add_argument("--compile", default="vitp_mini",
                         help="models to torch.compile (2; each costs a cold compile, ~40 s)")
     parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--layout", default="vitp_tiny,vitp_p16",
+    parser.add_argument("--layout", default="vitp_tiny,vitp_mini",
                         help="models for the thread layout (3)")
-    parser.add_argument("--trainer", default="vitc_tiny,vitc_p16",
+    parser.add_argument("--trainer", default="vitc_tiny,vitc_mini",
                         help="models for the trainer figures (4, 5)")
     args = parser.parse_args()
     t0 = time.perf_counter()

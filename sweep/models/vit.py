@@ -150,7 +150,7 @@ class ConvStem(nn.Module):
 
 
 # Up to this many tokens the explicit softmax(q·kᵀ/√d)·v is faster on the CPU than
-# PyTorch's CPU flash kernel (the p16 pair's 17 tokens: 1.18× vs 1.07× per attention
+# PyTorch's CPU flash kernel (the mini pair's 17 tokens: 1.18× vs 1.07× per attention
 # block, fwd+bwd, 1 thread); from about 33 tokens on (the tiny pair's 65) the flash kernel
 # wins. GPUs always take ``F.scaled_dot_product_attention``.
 CPU_MATH_ATTENTION_MAX_TOKENS = 32
