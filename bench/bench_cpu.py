@@ -13,7 +13,7 @@ malloc (``settled_malloc``) as a trial's own allocations settle it.
    position embedding and head), one AdamW step at batch 128 (fwd + bwd + step), at 1
    thread (how study trials run) for all four models and at 2 threads for one of each
    pair; at 1 thread also against the project's attention as it was at b8c629c
-   (``Before``: q, k, v indexed out of a permuted view, always SDPA); and each model's
+   (``Before``: q, k, v indexed out of a permuted view); and each model's
    fraction of the fp32 GEMM rate (a 1024³ matmul timed in the same rounds; flops:
    3 × forward multiply-adds × 2 from ``complexity()``).
 2. ``torch.compile`` (inductor) of the model against eager (vitp_mini unless
@@ -145,7 +145,7 @@ class PlainViT(nn.Module):
 
 class BeforeAttention(SelfAttention):
     """The project's attention at b8c629c: q, k, v indexed out of a permuted view of the
-    projection, always the SDPA kernel."""
+    projection."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape

@@ -149,16 +149,8 @@ class ConvStem(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
 
-# Up to this many tokens the explicit softmax(q·kᵀ/√d)·v is faster on the CPU than
-# PyTorch's CPU flash kernel (the mini pair's 17 tokens: 1.18× vs 1.07× per attention
-# block, fwd+bwd, 1 thread); from about 33 tokens on (the tiny pair's 65) the flash kernel
-# wins. GPUs always take ``F.scaled_dot_product_attention``.
-CPU_MATH_ATTENTION_MAX_TOKENS = 32
-
-
 class SelfAttention(nn.Module):
-    """Multi-head self-attention on ``F.scaled_dot_product_attention`` (explicit math for
-    short sequences on the CPU, where it is faster)."""
+    """Multi-head self-attention on ``F.scaled_dot_product_attention``."""
 
     def __init__(self, *, width: int, heads: int) -> None:
         super().__init__()
@@ -174,11 +166,7 @@ class SelfAttention(nn.Module):
         # attention block at 65 tokens, bit-identical results).
         q, k, v = (t.transpose(1, 2) for t in
                    self.qkv(x).view(b, n, 3, self.heads, c // self.heads).unbind(2))
-        if n <= CPU_MATH_ATTENTION_MAX_TOKENS and x.device.type == "cpu":
-            attn = (q @ k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).softmax(dim=-1)
-            x = attn @ v
-        else:
-            x = F.scaled_dot_product_attention(q, k, v)
+        x = F.scaled_dot_product_attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
 
     @staticmethod
