@@ -232,3 +232,20 @@ def test_paper_model_dry_run_on_an_imagenet_folder(cli, tmp_path):
     assert "128 trials" in proc.stdout and "224 px" in proc.stdout
     rows = [ln.split() for ln in proc.stdout.splitlines() if ln.startswith("vitp_4gf-")]
     assert len(rows) == 128 and {r[4] for r in rows} == {"50"}
+
+
+def test_a_trial_leaves_the_cached_synthetic_data_as_generated(tmp_path):
+    """A reused Ray actor's next trial takes the same synthetic tensors from the cache, so a
+    trial (training, precise BN, evaluation of model and EMA) must never write into them."""
+    from sweep.data.synthetic import generate, generate_cached
+
+    cfg = compose("train", [*TINY, "model=vitc_tiny", "schedule.epochs=1"])
+    first = trainer.build(cfg, lr=1e-3, wd=0.05).data
+    trainer.run_trial(cfg, lr=1e-3, wd=0.05, workdir=tmp_path, log=None)
+    again = trainer.build(cfg, lr=1e-3, wd=0.05).data
+    assert again.train_images is first.train_images  # a cache hit, not a second rendering
+    kw = {"seed": int(cfg.data.seed), "image_size": int(cfg.data.image_size),
+          "num_classes": int(cfg.data.num_classes)}
+    for split, images in (("train", again.train_images), ("test", again.test_images)):
+        assert torch.equal(images, generate(len(images), split=split, **kw)[0])
+    assert generate_cached.cache_info().hits >= 2

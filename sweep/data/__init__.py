@@ -86,7 +86,7 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
         raise UserError(f"the data seed must be a non-negative integer, got {seed}")
 
     if name == "synthetic":
-        from sweep.data.synthetic import CLASS_NAMES, generate
+        from sweep.data.synthetic import CLASS_NAMES, generate_cached
 
         if num_classes > len(CLASS_NAMES):
             raise UserError(f"synthetic has {len(CLASS_NAMES)} classes; set "
@@ -95,8 +95,8 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
             raise UserError(f"synthetic images need data.image_size >= 16, got {image_size}")
         train_size, test_size = _int(c, "train_size", 1), _int(c, "test_size", 1)
         kw = {"seed": seed, "image_size": image_size, "num_classes": num_classes}
-        return TensorData(name=name, train=generate(train_size, split="train", **kw),
-                          test=generate(test_size, split="test", **kw),
+        return TensorData(name=name, train=generate_cached(train_size, split="train", **kw),
+                          test=generate_cached(test_size, split="test", **kw),
                           num_classes=num_classes, mean=mean, std=std)
 
     if name == "cifar10":
