@@ -24,7 +24,7 @@ from sweep.columns import STUDIES
 from sweep.driver import trialspec
 from sweep.engine import tuned
 from sweep.engine.config import load_model, load_optimizer, model_spec
-from sweep.engine.trainer import resolution_problem
+from sweep.engine.trainer import check_resolution
 from sweep.errors import UserError
 
 SAMPLERS = ("random", "sobol")
@@ -263,9 +263,7 @@ def _load_models(cfg: DictConfig) -> list[DictConfig]:
     for model in models:
         model_spec(model)  # an inconsistent architecture fails here, not in a worker
         size = served_size(cfg, model)
-        problem = resolution_problem(model, cfg.data.name, size)
-        if problem and not cfg.get("allow_resolution"):
-            raise UserError(problem)
+        check_resolution(model, cfg.data.name, size, allow=bool(cfg.get("allow_resolution")))
         if model.get("patch_size") and size % model.patch_size:
             raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
                             f"the {cfg.data.name} image size {size}")

@@ -105,7 +105,8 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         raise UserError(f"schedule.epochs must be >= 1, got {epochs}")
     device = resolve_device(cfg.device)
     torch.set_num_threads(int(cfg.threads))
-    check_resolution(cfg, int(cfg.data.image_size))  # before generating or reading any data
+    check_resolution(cfg.model, cfg.data.name, int(cfg.data.image_size),  # before any data
+                     allow=bool(cfg.get("allow_resolution", False)))
     data = build_data(cfg.data, seed=int(cfg.data.seed))
     batch_size, seed, opt = int(cfg.data.batch_size), int(cfg.seed), cfg.optimizer
     spec = model_spec(cfg.model)
@@ -157,26 +158,20 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         micro_batch=cfg.data.get("micro_batch"))
 
 
-def resolution_problem(model: DictConfig, data: str, image_size: int) -> str | None:
-    """Why ``model`` should not train on ``data`` served at ``image_size`` (None: fine): a
-    model trains at its design resolution, and a paper model on real images (the
-    synthetic set renders at any size, so a 224-px paper model would otherwise train on
-    it silently)."""
+def check_resolution(model: DictConfig, data: str, image_size: int, *, allow: bool) -> None:
+    """Unless ``allow`` (``allow_resolution=true``), a model trains only at its design
+    resolution, and a paper model only on real images (the synthetic set renders at any
+    size, so a 224-px paper model would otherwise train on it silently)."""
+    if allow:
+        return
     design = int(model.image_size)
     if image_size != design:
-        return (f"{model.name} is designed for {design} px but {data} serves {image_size} "
-                "px; pass allow_resolution=true to train it anyway")
+        raise UserError(f"{model.name} is designed for {design} px but {data} serves "
+                        f"{image_size} px; pass allow_resolution=true to train it anyway")
     if data == "synthetic" and model.get("preset") == "paper":
-        return (f"{model.name} is a paper model, for ImageNet: pass data=imagenet "
-                "data.root=..., or allow_resolution=true to train it on synthetic images")
-    return None
-
-
-def check_resolution(cfg: DictConfig, image_size: int) -> None:
-    """``resolution_problem`` as an error, unless ``allow_resolution=true``."""
-    problem = resolution_problem(cfg.model, cfg.data.name, image_size)
-    if problem and not cfg.get("allow_resolution", False):
-        raise UserError(problem)
+        raise UserError(f"{model.name} is a paper model, for ImageNet: pass data=imagenet "
+                        "data.root=..., or allow_resolution=true to train it on synthetic "
+                        "images")
 
 
 def restore(trial: Trial, state: dict) -> Progress:
