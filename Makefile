@@ -34,7 +34,6 @@ test: $(STAMP)
 # Speed figures for the README: each prints a ratio against a baseline measured in the same run.
 bench: $(STAMP)
 	$(PY) bench/bench_cpu.py
-	$(PY) bench/bench_models.py
 	$(PY) bench/bench_data.py
 	$(PY) bench/bench_jpeg.py
 	$(PY) bench/bench_sweep.py
