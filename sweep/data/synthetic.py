@@ -59,7 +59,7 @@ def generate(n: int, *, seed: int, split: str, image_size: int = 32,
 def generate_cached(n: int, *, seed: int, split: str, image_size: int = 32,
                     num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """``generate``, kept for the next trial of the same process: a sweep's actors are
-    reused, and rendering the mini pair's 5,000 64-px images costs about 7 s of a 80-s
+    reused, and rendering the mini pair's 5,000 64-px images costs about 7 s of an 80-s
     trial. Callers must not write into the tensors (the trainer only reads them)."""
     return generate(n, seed=seed, split=split, image_size=image_size, num_classes=num_classes)
 
