@@ -26,6 +26,10 @@ NUMERIC = tuple(c for c in COLUMNS if c not in TEXT)
 # Only "done" rows are results; "stopped" is an early stop (ASHA in the tune study).
 NAN_DIVERGED_ERROR = 100.0
 BOOLS = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+# Guessing error (%) of the datasets vitstab trains on, for tables that predate the
+# chance_error column.
+KNOWN_CHANCE = {"synthetic": 90.0, "cifar10": 90.0, "fashion_mnist": 90.0, "mnist": 90.0,
+                "imagenet": 99.9}
 RESULTS_FIX = "pass the folder that holds results/<sweep>/trials.csv"
 # Every row must name its trial; a finished row must also carry these.
 IDENTITY = ("sweep", "study", "data", "trial_id", "model", "optimizer")
@@ -110,6 +114,8 @@ def read_trials(path: Path) -> tuple[pd.DataFrame, int]:
         raise AnalysisError(f"{path} is not a readable CSV ({detail}); {fix}") from None
     except OSError as exc:
         raise AnalysisError(f"cannot read {path} ({exc.strerror}); {fix}") from None
+    if "chance_error" not in frame.columns:  # written before the column existed
+        frame["chance_error"] = frame.get("data", pd.Series(dtype=str)).map(KNOWN_CHANCE)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if "study" in missing and "trial_id" in frame.columns:
         raise AnalysisError(

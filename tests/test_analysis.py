@@ -209,7 +209,7 @@ def test_malformed_rows_are_skipped_and_counted(example, tmp_path):
     trial_id = row.split(",")[3]
     bad = ["not,a,row",  # garbled
            row.replace(trial_id, "zz1").replace(",done,", ",finished,"),  # unknown status
-           row.replace(trial_id, "zz2").rsplit(",", 2)[0] + ",abc,1.0",  # no best_error
+           row.replace(trial_id, "zz2").rsplit(",", 3)[0] + ",abc,99.9,1.0",  # no best_error
            row[:40]]  # half-written: cut mid-row, as a crashed writer leaves the last line
     (sweep / "trials.csv").write_text(clean + "\n".join(bad))
     done = run_cli(tmp_path / "results", "--out", tmp_path / "out")
