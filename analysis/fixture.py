@@ -149,7 +149,8 @@ def make_trials(
         "optimizer": opt, "lr": lr, "wd": wd, "epochs": ep, "batch_size": batch_size,
         "seed": seeds, "status": "done", "diverged": diverged,
         "error": np.minimum(ema + 0.2, CHANCE_ERROR), "ema_error": ema, "best_error": best,
-        "chance_error": CHANCE_ERROR, "wall_s": np.round(ep * flops[:, 0] * 30 * rng.uniform(0.9, 1.1, total), 1),
+        "chance_error": CHANCE_ERROR,
+        "wall_s": np.round(ep * flops[:, 0] * 30 * rng.uniform(0.9, 1.1, total), 1),
     })
     return _damage(frame, diverged, n_unfinished, n_nan_diverged, seed)[TRIAL_COLUMNS]
 

@@ -30,8 +30,8 @@ from sweep.data.imagenet import (
     PilFile,
     TrainSet,
     _simplejpeg,
+    crop_box,
     dct_scale,
-    random_resized_crop_box,
 )
 
 SIZES = [(500, 375), (500, 333), (375, 500), (500, 400), (640, 480), (400, 300), (500, 500)]
@@ -107,8 +107,8 @@ def reduced_share(ds: TrainSet, seeds: list[int]) -> float:
     """Fraction of the crops that a reduced (1/2..1/8) decode serves."""
     hits = 0
     for i, seed in enumerate(seeds):
-        box = random_resized_crop_box(*PilFile(ds.items[i][0]).size,
-                                      np.random.default_rng(seed), ds.scale, ds.ratio)
+        box = crop_box(*PilFile(ds.items[i][0]).size, np.random.default_rng(seed),
+                       style=ds.crop, scale=ds.scale, ratio=ds.ratio, size=ds.size)
         hits += dct_scale(box[2] - box[0], box[3] - box[1], ds.size) > 1
     return hits / len(seeds)
 
@@ -176,8 +176,8 @@ def main() -> None:
                               ("pil + draft, ~500x375", items, {}),
                               ("pil (current), 1024x768", large, dict(reduce=False)),
                               ("pil + draft, 1024x768", large, {})):
-            ds = EvalSet(src[:args.eval_images], args.size, 0.875, Image.Resampling.BILINEAR,
-                         **kw)
+            ds = EvalSet(src[:args.eval_images], args.size, round(args.size / 0.875),
+                         Image.Resampling.BILINEAR, **kw)
             eval_paths[name] = (lambda d: lambda i: d[i])(ds)
         ev = {k: max(rate(f, min(args.eval_images, len(large))) for _ in range(args.rounds))
               for k, f in eval_paths.items()}

@@ -3,6 +3,7 @@ AutoAugment, generator determinism and the eval normalisation."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ from sweep.errors import UserError
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
 OFF = {"crop_padding": 0, "flip": False, "autoaugment": False, "autoaugment_policy": "imagenet",
-       "mixup": 0.0, "cutmix": 0.0, "mixup_switch_prob": 0.5, "mix_prob": 1.0,
+       "lighting": 0.0, "mixup": 0.0, "cutmix": 0.0, "mixup_switch_prob": 0.5, "mix_prob": 1.0,
        "label_smoothing": 0.0}
 
 
@@ -192,3 +193,30 @@ def test_from_the_whole_data_config() -> None:
     aug = BatchAugment.from_config(data_cfg, num_classes=10, device="cpu")
     x, _ = batch()
     assert torch.allclose(aug.eval(x), make().eval(x))
+
+
+def pycls_lighting(im: np.ndarray, alpha_std: float, eig_val, eig_vec,
+                   alpha: np.ndarray) -> np.ndarray:
+    """pycls/datasets/transforms.py ``lighting`` (HWC float RGB), with its
+    ``np.random.normal(0, alpha_std, size=(1, 3))`` draw passed in as ``alpha``."""
+    alpha = np.repeat(alpha * alpha_std, 3, axis=0)
+    eig_val = np.repeat(np.array(eig_val), 3, axis=0)
+    rgb = np.sum(np.array(eig_vec) * alpha * eig_val, axis=1)
+    for i in range(3):
+        im[:, :, i] = im[:, :, i] + rgb[i]
+    return im
+
+
+def test_lighting_is_pyclss_pca_noise() -> None:
+    from sweep.engine.augment import EIG_VALS, EIG_VECS
+
+    aug = make(lighting=0.1)
+    x, y = batch(n=8)
+    out = aug.train_images(x, gen(3))
+    alpha = torch.randn(8, 3, generator=gen(3)).numpy()  # the same draw, same generator
+    for i in range(8):
+        im = x[i].permute(1, 2, 0).numpy().astype(np.float32) / 255
+        ref = pycls_lighting(im, 0.1, [EIG_VALS], EIG_VECS, alpha[i:i + 1])
+        ref = (ref - np.array(MEAN)) / np.array(STD)
+        np.testing.assert_allclose(out[i].permute(1, 2, 0).numpy(), ref, atol=1e-5)
+    assert not torch.allclose(out, make().train_images(x, gen(3)))  # it does something

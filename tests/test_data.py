@@ -3,6 +3,7 @@ files written here), batch order reproducibility, and the bad-input messages."""
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from sweep.data import KEYS, build_data, imagenet
-from sweep.data.imagenet import random_resized_crop_box
 from sweep.data.synthetic import CLASS_NAMES, generate
 from sweep.engine.augment import BatchAugment
 from sweep.errors import UserError
@@ -21,10 +21,11 @@ from sweep.errors import UserError
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
 
-def conf(which: str, **over: object) -> dict:
-    """A data yaml resolved as a trial composes it (synthetic renders at the model's
-    resolution: 32 px here, the tiny models')."""
-    node = OmegaConf.create({"model": {"image_size": 32},
+def conf(which: str, model: dict | None = None, **over: object) -> dict:
+    """A data yaml resolved as a trial composes it (synthetic and ImageNet serve the
+    model's resolution: 32 px here, the tiny models', unless ``model`` says otherwise)."""
+    model = {"image_size": 32, "test_size": None, **(model or {})}
+    node = OmegaConf.create({"model": model,
                              "data": OmegaConf.load(CONF / f"{which}.yaml")})
     cfg = OmegaConf.to_container(node, resolve=True)["data"]
     assert isinstance(cfg, dict)
@@ -48,10 +49,12 @@ def test_yaml_has_exactly_the_keys_and_a_valid_augment_block(name: str) -> None:
 
 
 def test_imagenet_yaml_is_the_paper_recipe() -> None:
-    cfg = conf("imagenet")
+    cfg = conf("imagenet", model={"image_size": 224, "test_size": 256})
     a = cfg["augment"]
-    assert (cfg["image_size"], cfg["batch_size"], cfg["workers"]) == (224, 256, 8)
-    assert cfg["crop_scale"] == [0.08, 1.0] and cfg["eval_crop_ratio"] == 0.875
+    assert (cfg["image_size"], cfg["test_size"], cfg["batch_size"], cfg["workers"]) == (
+        224, 256, 256, 8)
+    assert cfg["crop"] == "pycls" and cfg["crop_scale"] == [0.08, 1.0]
+    assert cfg["crop_ratio"] == pytest.approx([3 / 4, 4 / 3]) and a["lighting"] == 0.1
     assert (a["mixup"], a["cutmix"], a["label_smoothing"], a["autoaugment"]) == (0.8, 1.0, 0.1,
                                                                                 True)
 
@@ -257,11 +260,12 @@ def test_imagenet_eval_is_deterministic_and_centre_cropped(tmp_path: Path) -> No
     im = np.zeros((40, 80, 3), np.uint8)  # a wide image: left half black, right half white
     im[:, 40:] = 255
     Image.fromarray(im).save(tmp_path / "val" / "n01" / "wide.png")
-    data = build_data(tree_conf(tmp_path, eval_crop_ratio=0.5))
+    data = build_data(tree_conf(tmp_path, test_size=32))
     a = torch.cat([x for x, _ in data.test_batches(2)])
     b = torch.cat([x for x, _ in data.test_batches(3)])
     assert torch.equal(a, b)
     # short side 40 -> 32, so 64x32, centre 16x16 spans columns 24..39: half black, half white
+    # (pycls's offsets: ceil((64 - 16) / 2) = 24)
     wide = a[0, 0].float()
     assert wide[:, :7].max() < 30 and wide[:, 9:].min() > 225
 
@@ -287,12 +291,70 @@ def test_imagenet_train_crops_depend_only_on_seed_and_epoch(tmp_path: Path) -> N
     assert same(a, run(1, 5))
 
 
+class Recorder:
+    """An np.random stand-in for pycls's code that replays a Generator's draws."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def uniform(self, lo: float = 0.0, hi: float = 1.0) -> float:
+        return self.rng.uniform(lo, hi)
+
+    def randint(self, lo: int, hi: int) -> int:
+        return int(self.rng.integers(lo, hi))
+
+
+def pycls_random_sized_crop(h: int, w: int, size: int, random: Recorder,
+                            area_frac: float = 0.08, max_iter: int = 10) -> tuple:
+    """pycls/datasets/transforms.py (branch vitconfigs) ``random_sized_crop`` and its
+    ``scale_and_center_crop`` fallback, with the image reduced to its shape: returns the
+    crop as (x, y, w, h) in original pixels, or ("centre", x, y, new_w, new_h) in the
+    resized image's pixels for the fallback."""
+    area = h * w
+    for _ in range(max_iter):
+        target_area = random.uniform(area_frac, 1.0) * area
+        aspect_ratio = random.uniform(3.0 / 4.0, 4.0 / 3.0)
+        w_crop = round(math.sqrt(target_area * aspect_ratio))
+        h_crop = round(math.sqrt(target_area / aspect_ratio))
+        if random.uniform() < 0.5:
+            w_crop, h_crop = h_crop, w_crop
+        if h_crop <= h and w_crop <= w:
+            y = 0 if h_crop == h else random.randint(0, h - h_crop)
+            x = 0 if w_crop == w else random.randint(0, w - w_crop)
+            return x, y, w_crop, h_crop
+    if w < h and w != size:
+        w, h = size, int(h / w * size)
+    elif h <= w and h != size:
+        w, h = int(w / h * size), size
+    return "centre", math.ceil((w - size) / 2), math.ceil((h - size) / 2), w, h
+
+
+def test_train_crop_is_pyclss_random_sized_crop() -> None:
+    fallbacks = 0
+    for i, (w, h) in enumerate([(500, 375), (375, 500), (224, 224), (1000, 40), (40, 900),
+                                (333, 250)] * 40):
+        ref = pycls_random_sized_crop(h, w, 224, Recorder(i))
+        box = imagenet.crop_box(w, h, np.random.default_rng(i), style="pycls",
+                                scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), size=224)
+        if ref[0] == "centre":  # the fallback: the centre 224 of the resized image
+            fallbacks += 1
+            _, x, y, nw, nh = ref
+            expect = (x * w / nw, y * h / nh, (x + 224) * w / nw, (y + 224) * h / nh)
+        else:
+            x, y, cw, ch = ref
+            expect = (x, y, x + cw, y + ch)
+        assert box == pytest.approx(expect)
+    assert fallbacks >= 20  # the thin images exercise the fallback
+
+
 def test_random_resized_crop_box_stays_inside() -> None:
     rng = np.random.default_rng(0)
-    for w, h in ((500, 375), (30, 300), (300, 30), (1, 1)):
-        for _ in range(50):
-            l, t, r, b = random_resized_crop_box(w, h, rng, (0.08, 1.0), (0.75, 4 / 3))
-            assert 0 <= l < r <= w and 0 <= t < b <= h
+    for style in imagenet.CROPS:
+        for w, h in ((500, 375), (30, 300), (300, 30), (1, 1)):
+            for _ in range(50):
+                l, t, r, b = imagenet.crop_box(w, h, rng, style=style, scale=(0.08, 1.0),
+                                               ratio=(0.75, 4 / 3), size=16)
+                assert 0 <= l < r <= w + 1e-9 and 0 <= t < b <= h + 1e-9
 
 
 def test_imagenet_layout_errors(tmp_path: Path) -> None:
@@ -376,8 +438,9 @@ def test_reduced_decode_is_close_to_the_full_decode(tmp_path: Path, decoder: str
         assert a.shape == b.shape == (3, 16, 16) and a.dtype == b.dtype == torch.uint8
         assert la == lb
         assert (a.float() - b.float()).abs().mean() < 3.0
-        box = imagenet.random_resized_crop_box(
-            *Image.open(ts.items[index][0]).size, np.random.default_rng(seed), ts.scale, ts.ratio)
+        box = imagenet.crop_box(*Image.open(ts.items[index][0]).size,
+                                np.random.default_rng(seed), style=ts.crop, scale=ts.scale,
+                                ratio=ts.ratio, size=ts.size)
         reduced += imagenet.dct_scale(box[2] - box[0], box[3] - box[1], 16) > 1
     assert reduced >= 10  # the comparison really exercised reduced decodes
 
@@ -385,9 +448,9 @@ def test_reduced_decode_is_close_to_the_full_decode(tmp_path: Path, decoder: str
 @pytest.mark.parametrize("decoder", CPU_DECODERS)
 def test_reduced_eval_is_close_to_the_full_decode(tmp_path: Path, decoder: str) -> None:
     write_big_tree(tmp_path)
-    data = build_data(tree_conf(tmp_path, decoder=decoder, eval_crop_ratio=0.25))  # short 64
+    data = build_data(tree_conf(tmp_path, decoder=decoder, test_size=64))
     es = data.eval_set
-    full = imagenet.EvalSet(es.items, es.size, 0.25, es.resample, decoder, reduce=False)
+    full = imagenet.EvalSet(es.items, es.size, 64, es.resample, decoder, reduce=False)
     for i in range(len(es)):
         a, b = es[i][0], full[i][0]
         assert a.shape == b.shape == (3, 16, 16)

@@ -39,21 +39,48 @@ def pycls_name(name: str) -> str:
                   + ("bn." if int(m[1]) % 3 == 1 else "conv."), name)
 
 
-def test_decayed_set_is_pycls_grouping_for_vitc_1gf():
+def default_decay() -> dict:
+    """The weight-decay kinds of the shipped optimizer configs (adamw and sgd agree)."""
+    keys = ("bn_wd", "ln_wd", "bias_wd", "decay_embeddings")
+    found = [{k: compose("train", [f"optimizer={o}"]).optimizer[k] for k in keys}
+             for o in ("adamw", "sgd")]
+    assert found[0] == found[1]
+    return found[0]
+
+
+def test_decayed_set_is_the_authors_grouping_for_vitc_1gf():
     model = build_model("vitc_1gf")
     # pycls/core/optimizer.py: the first of "bn", "ln", "bias", "" found in the name; the
-    # reference ViT config gives LN and bias 0 wd, BN keeps the trial's wd.
-    wds = {0: True, 1: False, 2: False, 3: True}
+    # authors' vitconv_baselines configs give BN, LN and bias 0 wd, the rest the trial's.
+    wds = {0: False, 1: False, 2: False, 3: True}
     expected = set()
     for n, _ in model.named_parameters():
         ks = [k for k, x in enumerate(["bn", "ln", "bias", ""]) if x in pycls_name(n)]
         if wds[ks[0]]:
             expected.add(n)
-    assert {"pos_embedding", "class_token", "stem.convs.1.weight"} <= expected
-    assert decayed_names(model) == expected
+    assert {"pos_embedding", "class_token", "stem.convs.0.weight"} <= expected
+    decayed = decayed_names(model, **default_decay())
+    assert decayed == expected
+    stem_bn = {n for n, _ in model.named_parameters()
+               if n.startswith("stem.convs.") and int(n.split(".")[2]) % 3 == 1}
+    assert len(stem_bn) == 2 * 4  # weight and bias of each of the stem's 4 BatchNorms
+    assert not stem_bn & decayed
     old = decayed_names(model, bn_wd=0.0, decay_embeddings=False)
     assert old == {n for n, p in model.named_parameters()
                    if p.ndim > 1 and n not in ("pos_embedding", "class_token")}
+
+
+def test_default_schedule_ends_at_min_lr_0_005_of_base():
+    cfg = compose("train", [*TINY, "model=vitc_tiny", "optimizer.lr=1e-3",
+                            "optimizer.wd=0.05"])
+    assert cfg.schedule.min_lr == 0.005
+    trial = trainer.build(cfg, lr=1e-3, wd=0.05)
+    base = trial.optimizer.param_groups[0]["initial_lr"]
+    total = trial.data.steps_per_epoch(trial.batch_size) * trial.epochs
+    for _ in range(total):
+        trial.optimizer.step()
+        trial.scheduler.step()
+    assert trial.optimizer.param_groups[0]["lr"] == pytest.approx(0.005 * base, rel=1e-12)
 
 
 def test_lr_schedule_is_pycls_warmup_times_whole_run_cosine():
@@ -87,14 +114,18 @@ def test_ema_copies_during_warmup_then_averages():
     ema = build_ema(model)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    update_ema(ema, model, step=3, alpha=0.1, period=1, warmup_steps=5)
+    update_ema(ema, model, step=3, iteration=3, alpha=0.1, period=1, warmup_steps=5)
     assert torch.equal(ema.module.weight, model.weight)
     with torch.no_grad():
         model.weight.fill_(2.0)
-    update_ema(ema, model, step=5, alpha=0.1, period=1, warmup_steps=5)
+    update_ema(ema, model, step=5, iteration=5, alpha=0.1, period=1, warmup_steps=5)
     assert torch.allclose(ema.module.weight, torch.full((2, 2), 1.1))
-    update_ema(ema, model, step=7, alpha=0.1, period=2, warmup_steps=5)  # off-period
+    update_ema(ema, model, step=7, iteration=7, alpha=0.1, period=2, warmup_steps=5)  # off
     assert torch.allclose(ema.module.weight, torch.full((2, 2), 1.1))
+    # pycls counts the period within the epoch: iteration 0 of a new epoch updates even
+    # when the run's step count is off-period.
+    update_ema(ema, model, step=9, iteration=0, alpha=0.1, period=4, warmup_steps=5)
+    assert torch.allclose(ema.module.weight, torch.full((2, 2), 1.19))
 
 
 def test_precise_bn_equals_cumulative_average_over_the_same_batches():
@@ -154,7 +185,7 @@ def test_a_high_loss_must_persist_diverge_patience_steps():
 def test_autoaugment_v0_builds_and_draws_per_generator():
     aug = BatchAugment(num_classes=10, image_size=32, mean=[0.5] * 3, std=[0.25] * 3,
                        crop_padding=0, flip=False, autoaugment=True, autoaugment_policy="v0",
-                       mixup=0.0, cutmix=0.0, mixup_switch_prob=0.5, mix_prob=1.0,
+                       lighting=0.0, mixup=0.0, cutmix=0.0, mixup_switch_prob=0.5, mix_prob=1.0,
                        label_smoothing=0.0)
     assert len(aug._policies) == 25
     x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)

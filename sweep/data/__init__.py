@@ -23,7 +23,7 @@ COMMON = {"name", "root", "image_size", "num_classes", "batch_size", "eval_batch
 KEYS = {
     "synthetic": COMMON | {"train_size", "test_size"},
     "cifar10": COMMON,
-    "imagenet": COMMON | {"crop_scale", "crop_ratio", "eval_crop_ratio", "interpolation",
+    "imagenet": COMMON | {"crop", "crop_scale", "crop_ratio", "test_size", "interpolation",
                           "decoder"},
 }
 
@@ -113,17 +113,19 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
 
 def _imagenet(c: dict[str, Any], *, num_classes: int, image_size: int,
               mean: tuple[float, ...], std: tuple[float, ...]) -> Data:
-    from sweep.data.imagenet import ImageFolderData
+    from sweep.data.imagenet import CROPS, ImageFolderData
 
-    ratio = c["eval_crop_ratio"]
-    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio <= 1:
-        raise UserError(f"data.eval_crop_ratio must be in (0, 1], got {ratio!r}")
+    test_size = c["test_size"]
+    test_size = round(image_size / 0.875) if test_size is None else _int(c, "test_size", 1)
+    if c["crop"] not in CROPS:
+        raise UserError(f"data.crop must be one of {', '.join(CROPS)}, got {c['crop']!r}")
     scale = _pair(c, "crop_scale")
     if scale[1] > 1:
         raise UserError(f"data.crop_scale is a fraction of the image area; keep it within "
                         f"(0, 1], got {list(scale)}")
     return ImageFolderData(root=c["root"], num_classes=num_classes, image_size=image_size,
                            workers=c["workers"], crop_scale=scale,
-                           crop_ratio=_pair(c, "crop_ratio"), eval_crop_ratio=float(ratio),
+                           crop_ratio=_pair(c, "crop_ratio"), test_size=test_size,
+                           crop=c["crop"],
                            interpolation=str(c["interpolation"]), mean=mean, std=std,
                            decoder=c["decoder"])

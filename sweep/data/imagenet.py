@@ -2,8 +2,9 @@
 ``root/val/<class>/*.JPEG``), decoded in DataLoader workers (Pillow or simplejpeg) or on
 the GPU (NVIDIA DALI, ``sweep.data.dali``), chosen by ``data.decoder``.
 
-Training crops are RandomResizedCrop (the torchvision/timm algorithm, reimplemented on
-PIL because no CPU torchvision build exists here); evaluation is resize-then-centre-crop.
+Training crops are pycls's ``random_sized_crop`` (``data.crop: pycls``; torchvision's
+RandomResizedCrop with ``torchvision``), on PIL because no CPU torchvision build exists
+here; evaluation is pycls's resize-the-short-side-then-centre-crop.
 Flip, AutoAugment, normalisation and mixing run batched on the training device
 (``sweep.augment``). Each training sample carries its own seed drawn from (seed, epoch),
 so the order *and* every crop of an epoch are reproducible whatever the worker count.
@@ -254,6 +255,58 @@ def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
     return left, top, left + w, top + h
 
 
+def pycls_scale(width: int, height: int, short: int) -> tuple[int, int]:
+    """The size pycls's ``scale_and_center_crop`` resizes to: the short side to ``short``,
+    the long side truncated (``int``), unchanged when the short side already is."""
+    if width < height and width != short:
+        return short, int(height / width * short)
+    if height <= width and height != short:
+        return int(width / height * short), short
+    return width, height
+
+
+def centre_offsets(width: int, height: int, crop: int) -> tuple[int, int]:
+    """pycls's centre crop: (left, top) rounded up (``ceil``)."""
+    return math.ceil((width - crop) / 2), math.ceil((height - crop) / 2)
+
+
+def pycls_crop_box(width: int, height: int, rng: np.random.Generator,
+                   scale: tuple[float, float], ratio: tuple[float, float],
+                   size: int) -> tuple[float, float, float, float]:
+    """pycls's ``random_sized_crop`` (datasets/transforms.py) as a box in original-image
+    coordinates: area uniform in ``scale`` of the image, aspect *uniform* in ``ratio``,
+    width and height swapped with probability 1/2, ten tries; then its fallback, the
+    centre ``size`` crop of the image resized to a short side of ``size``."""
+    area = width * height
+    for _ in range(10):
+        target = rng.uniform(scale[0], scale[1]) * area
+        aspect = rng.uniform(ratio[0], ratio[1])
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if rng.uniform() < 0.5:
+            w, h = h, w
+        if 0 < h <= height and 0 < w <= width:
+            top = 0 if h == height else int(rng.integers(0, height - h))
+            left = 0 if w == width else int(rng.integers(0, width - w))
+            return left, top, left + w, top + h
+    nw, nh = pycls_scale(width, height, size)
+    left, top = centre_offsets(nw, nh, size)
+    sx, sy = width / nw, height / nh
+    return left * sx, top * sy, (left + size) * sx, (top + size) * sy
+
+
+CROPS = ("pycls", "torchvision")
+
+
+def crop_box(width: int, height: int, rng: np.random.Generator, *, style: str,
+             scale: tuple[float, float], ratio: tuple[float, float],
+             size: int) -> tuple[float, float, float, float]:
+    """The training crop box of ``data.crop``: pycls's (the reference) or torchvision's
+    RandomResizedCrop (log-uniform aspect, no swap, a ratio-clamped centre fallback)."""
+    if style == "pycls":
+        return pycls_crop_box(width, height, rng, scale, ratio, size)
+    return random_resized_crop_box(width, height, rng, scale, ratio)
+
+
 class TrainSet(Dataset):
     """Indexed by (image index, sample seed): the crop depends only on that seed.
 
@@ -262,9 +315,9 @@ class TrainSet(Dataset):
 
     def __init__(self, items: Sequence[Item], size: int, scale: tuple[float, float],
                  ratio: tuple[float, float], resample: Image.Resampling,
-                 decoder: str = "pil", reduce: bool = True) -> None:
+                 decoder: str = "pil", reduce: bool = True, crop: str = "pycls") -> None:
         self.items, self.size, self.scale, self.ratio = items, size, scale, ratio
-        self.resample, self.decoder, self.reduce = resample, decoder, reduce
+        self.resample, self.decoder, self.reduce, self.crop = resample, decoder, reduce, crop
 
     def __len__(self) -> int:
         return len(self.items)
@@ -273,8 +326,8 @@ class TrainSet(Dataset):
         index, seed = key
         path, label = self.items[index]
         f = open_image(path, self.decoder)
-        box = random_resized_crop_box(*f.size, np.random.default_rng(seed), self.scale,
-                                      self.ratio)
+        box = crop_box(*f.size, np.random.default_rng(seed), style=self.crop,
+                       scale=self.scale, ratio=self.ratio, size=self.size)
         s = dct_scale(box[2] - box[0], box[3] - box[1], self.size) if self.reduce else 1
         im, s = f.decode(s)
         fbox = box if s == 1 else tuple(v / s for v in box)
@@ -283,14 +336,17 @@ class TrainSet(Dataset):
 
 
 class EvalSet(Dataset):
-    """Resize the short side to size / crop_ratio, then take the centred size x size.
-    The decode is reduced only while the short side stays >= size / crop_ratio."""
+    """pycls's ``scale_and_center_crop``: resize the short side to ``short`` (pycls
+    TEST.IM_SIZE), then take the centred size x size (TRAIN.IM_SIZE). The decode is
+    reduced only while the short side stays >= ``short``."""
 
-    def __init__(self, items: Sequence[Item], size: int, crop_ratio: float,
+    def __init__(self, items: Sequence[Item], size: int, short: int,
                  resample: Image.Resampling, decoder: str = "pil", reduce: bool = True) -> None:
+        if short < size:
+            raise UserError(f"data.test_size {short} is smaller than the crop {size}; "
+                            "evaluation resizes the short side to test_size, then crops")
         self.items, self.size, self.resample = items, size, resample
-        self.decoder, self.reduce = decoder, reduce
-        self.short = int(round(size / crop_ratio))
+        self.decoder, self.reduce, self.short = decoder, reduce, short
 
     def __len__(self) -> int:
         return len(self.items)
@@ -299,16 +355,13 @@ class EvalSet(Dataset):
         path, label = self.items[index]
         f = open_image(path, self.decoder)
         w, h = f.size
-        if w <= h:
-            nw, nh = self.short, int(self.short * h / w)
-        else:
-            nw, nh = int(self.short * w / h), self.short
+        nw, nh = pycls_scale(w, h, self.short)
         im, s = f.decode(dct_scale(min(w, h), min(w, h), self.short) if self.reduce else 1)
         if s == 1:
             im = im.resize((nw, nh), self.resample)
         else:
             im = im.resize((nw, nh), self.resample, box=(0.0, 0.0, w / s, h / s))
-        left, top = int(round((nw - self.size) / 2)), int(round((nh - self.size) / 2))
+        left, top = centre_offsets(nw, nh, self.size)
         im = im.crop((left, top, left + self.size, top + self.size))
         return _to_tensor(im), label
 
@@ -334,7 +387,7 @@ class ImageFolderData(Data):
 
     def __init__(self, *, root: str | None, num_classes: int, image_size: int, workers: int,
                  crop_scale: tuple[float, float], crop_ratio: tuple[float, float],
-                 eval_crop_ratio: float, interpolation: str,
+                 test_size: int, interpolation: str, crop: str = "pycls",
                  mean: tuple[float, ...], std: tuple[float, ...], decoder: str = "auto",
                  name: str = "imagenet") -> None:
         decoder = resolve_decoder(decoder)
@@ -356,8 +409,9 @@ class ImageFolderData(Data):
         cpu = decoder if decoder in CPU_DECODERS else (
             "simplejpeg" if _simplejpeg() is not None else "pil")
         resample = RESAMPLE[interpolation]
-        self.train_set = TrainSet(train, image_size, crop_scale, crop_ratio, resample, cpu)
-        self.eval_set = EvalSet(val, image_size, eval_crop_ratio, resample, cpu)
+        self.train_set = TrainSet(train, image_size, crop_scale, crop_ratio, resample, cpu,
+                                  crop=crop)
+        self.eval_set = EvalSet(val, image_size, test_size, resample, cpu)
         self.interpolation = interpolation
 
     def _loader(self, dataset: Dataset, generator: torch.Generator | None,

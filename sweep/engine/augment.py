@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from sweep.errors import UserError
 
-AUGMENT_KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "mixup", "cutmix",
-        "mixup_switch_prob", "mix_prob", "label_smoothing")
+AUGMENT_KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "lighting",
+                "mixup", "cutmix", "mixup_switch_prob", "mix_prob", "label_smoothing")
 POLICIES = ("v0", "imagenet", "cifar10", "svhn")
 
 # pycls's AutoAugment "policy_v0" (pycls/datasets/augment.py AUTOAUG_POLICY, timm's "v0"):
@@ -62,6 +62,13 @@ V0_RANGES = {
     "trans_y": (0.0, 0.45, True),
 }
 POSTERIZE_MIN = 1  # pycls: at least one bit (0 would blank the image)
+
+# AlexNet-style PCA lighting noise of ImageNet's RGB pixels (pycls datasets/imagenet.py
+# _EIG_VALS, _EIG_VECS, from fb.resnet.torch), applied as pycls's ``lighting`` does.
+EIG_VALS = (0.2175, 0.0188, 0.0045)
+EIG_VECS = ((-0.5675, 0.7192, 0.4009),
+            (-0.5808, -0.0045, -0.8140),
+            (-0.5836, -0.6948, 0.4203))
 
 
 def _v0_op(name: str, prob: float, magnitude: float) -> torch.nn.Module:
@@ -111,7 +118,7 @@ class BatchAugment:
 
     def __init__(self, *, num_classes: int, image_size: int, mean: Sequence[float],
                  std: Sequence[float], crop_padding: int, flip: bool, autoaugment: bool,
-                 autoaugment_policy: str, mixup: float, cutmix: float,
+                 autoaugment_policy: str, lighting: float, mixup: float, cutmix: float,
                  mixup_switch_prob: float, mix_prob: float, label_smoothing: float) -> None:
         if num_classes < 2:
             raise UserError(f"num_classes must be >= 2, got {num_classes}")
@@ -127,7 +134,8 @@ class BatchAugment:
         if autoaugment_policy not in POLICIES:
             raise UserError(f"data.augment.autoaugment_policy must be one of "
                             f"{', '.join(POLICIES)}, got {autoaugment_policy!r}")
-        for key, value, hi in (("mixup", mixup, math.inf), ("cutmix", cutmix, math.inf),
+        for key, value, hi in (("lighting", lighting, math.inf),
+                               ("mixup", mixup, math.inf), ("cutmix", cutmix, math.inf),
                                ("mixup_switch_prob", mixup_switch_prob, 1.0),
                                ("mix_prob", mix_prob, 1.0),
                                ("label_smoothing", label_smoothing, 0.999)):
@@ -140,6 +148,7 @@ class BatchAugment:
         self.std = tuple(float(s) for s in std)
         self.crop_padding, self.flip = crop_padding, flip
         self.autoaugment_policy = autoaugment_policy if autoaugment else None
+        self.lighting = float(lighting)
         self.mixup, self.cutmix = float(mixup), float(cutmix)
         self.mixup_switch_prob, self.mix_prob = float(mixup_switch_prob), float(mix_prob)
         self.label_smoothing = float(label_smoothing)
@@ -201,10 +210,14 @@ class BatchAugment:
         mixing: what pycls's training loader serves (precise BN statistics use it)."""
         self._check(x)
         x = self._crop_flip(x, generator)
+        if not self._policies and not self.lighting:
+            return self._normalize(x.float(), scale=255.0)
+        x = x.float().div_(255.0)
         if self._policies:
-            x = self._autoaugment(x.float().div_(255.0), generator)
-            return self._normalize(x, scale=1.0)
-        return self._normalize(x.float(), scale=255.0)
+            x = self._autoaugment(x, generator)
+        if self.lighting:  # after AutoAugment, before normalisation, as pycls's loader
+            x = self._lighting(x, generator)
+        return self._normalize(x, scale=1.0)
 
     def eval(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised float images, no randomness."""
@@ -257,6 +270,16 @@ class BatchAugment:
         i = torch.arange(n, device=x.device).view(n, 1, 1, 1)
         c = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
         return padded[i, c, rows[:, None, :, None], cols[:, None, None, :]]
+
+    def _lighting(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """pycls's ``lighting``: per image, alpha ~ N(0, lighting) for each principal
+        component, and the offset sum_j vec[:, j] alpha_j val_j added to every pixel
+        (x float in [0, 1], RGB)."""
+        alpha = torch.randn(x.shape[0], 3, generator=g, device=g.device).to(x.device)
+        vals = torch.tensor(EIG_VALS, device=x.device)
+        vecs = torch.tensor(EIG_VECS, device=x.device)
+        rgb = (alpha * self.lighting * vals) @ vecs.T
+        return x.add_(rgb.view(-1, 3, 1, 1))
 
     def _autoaugment(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """AutoAugment with one sub-policy drawn *per image* (as timm does), run as one

@@ -50,6 +50,9 @@ class ModelConfig:
     # The resolution and class count the model is designed for (its complexity table);
     # a trial builds it at its dataset's size instead.
     image_size: int = 224
+    # pycls TEST.IM_SIZE: ImageNet evaluation resizes the short side to this, then
+    # centre-crops image_size (null: image_size / 0.875).
+    test_size: int | None = None
     num_classes: int = 1000
     # Paper-tuned (or measured) lr/wd per optimizer at batch 2048, for sweeps to centre on.
     tuned: dict[str, LrWd] = field(default_factory=dict)
@@ -204,6 +207,7 @@ class RegNetConfig:
     bottleneck: float = 1.0
     zero_init_final_gamma: bool = False
     image_size: int = 224
+    test_size: int | None = None  # pycls TEST.IM_SIZE (see ModelConfig)
     num_classes: int = 1000
     tuned: dict[str, LrWd] = field(default_factory=dict)
     interval: dict[str, Interval] = field(default_factory=dict)

@@ -136,12 +136,13 @@ def ema_alpha(*, horizon: float, total_steps: int, period: int) -> float:
 
 
 @torch.no_grad()
-def update_ema(ema: AveragedModel, model: nn.Module, *, step: int, alpha: float,
-               period: int, warmup_steps: int, warmup_copy: bool = True) -> None:
-    """After optimizer step ``step`` (0-based): every ``period`` steps, move the EMA's
-    parameters and buffers ``alpha`` towards the model's; during the warmup
-    (``warmup_copy``) copy them instead, as pycls does."""
-    if period < 1 or step % period:
+def update_ema(ema: AveragedModel, model: nn.Module, *, step: int, iteration: int,
+               alpha: float, period: int, warmup_steps: int, warmup_copy: bool = True) -> None:
+    """After optimizer step ``step`` (0-based over the run), the ``iteration``-th of its
+    epoch: every ``period`` iterations *of the epoch* (pycls's ``cur_iter % period``, which
+    restarts each epoch), move the EMA's parameters and buffers ``alpha`` towards the
+    model's; during the warmup (``warmup_copy``) copy them instead, as pycls does."""
+    if period < 1 or iteration % period:
         return
     if (warmup_copy and step < warmup_steps) or int(ema.n_averaged) == 0:
         alpha = 1.0

@@ -259,8 +259,8 @@ def train_epoch(trial: Trial, epoch: int) -> dict | None:
     loss_sum, seen, high = 0.0, 0, 0
     step = epoch * trial.data.steps_per_epoch(trial.batch_size)
     trial.model.train()
-    for x, y in trial.data.train_batches(epoch=epoch, seed=trial.seed,
-                                         batch_size=trial.batch_size):
+    for iteration, (x, y) in enumerate(trial.data.train_batches(epoch=epoch, seed=trial.seed,
+                                         batch_size=trial.batch_size)):
         x = x.to(trial.device, non_blocking=True)
         y = y.to(trial.device, non_blocking=True)
         x, target = trial.aug.train(x, y, generator=gen)
@@ -270,7 +270,8 @@ def train_epoch(trial: Trial, epoch: int) -> dict | None:
             return None
         trial.optimizer.step()
         trial.scheduler.step()
-        update_ema(trial.ema, trial.model, step=step, alpha=trial.ema_alpha,
+        update_ema(trial.ema, trial.model, step=step, iteration=iteration,
+                   alpha=trial.ema_alpha,
                    period=trial.ema_period, warmup_steps=trial.warmup_steps,
                    warmup_copy=trial.ema_warmup_copy)
         step += 1
