@@ -136,7 +136,7 @@ def test_batch_size_errors() -> None:
 
 
 @pytest.mark.parametrize("over, match", [
-    ({"name": "mnist"}, "unknown data.name 'mnist'"),
+    ({"name": "svhn"}, "unknown data.name 'svhn'"),
     ({"train_size": 0}, "data.train_size must be an integer >= 1"),
     ({"num_classes": 11}, "data.num_classes <= 10"),
     ({"mean": [0.5, 0.5]}, "data.mean must be a list of 3"),

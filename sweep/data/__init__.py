@@ -1,9 +1,9 @@
 """Datasets behind one interface: ``build_data(cfg.data, seed=...)`` returns a ``Data``
 that serves uint8 CPU batches whose order depends only on (seed, epoch).
 
-``synthetic`` (the embedded default) is generated from ``data.seed``; ``cifar10`` and
-``imagenet`` read local files under ``data.root``. Every setting comes from
-``conf/data/<name>.yaml``; nothing is defaulted here.
+``synthetic`` (the embedded default) is generated from ``data.seed``; ``cifar10``,
+``fashion_mnist``, ``mnist`` and ``imagenet`` read local files under ``data.root``. Every
+setting comes from ``conf/data/<name>.yaml``; nothing is defaulted here.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ COMMON = {"name", "root", "image_size", "num_classes", "batch_size", "eval_batch
 KEYS = {
     "synthetic": COMMON | {"train_size", "test_size"},
     "cifar10": COMMON,
+    "fashion_mnist": COMMON | {"train_size", "test_size"},
+    "mnist": COMMON | {"train_size", "test_size"},
     "imagenet": COMMON | {"crop_scale", "crop_ratio", "eval_crop_ratio", "interpolation",
                           "decoder"},
 }
@@ -107,6 +109,12 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
                             f"and data.image_size=32 (got {num_classes} and {image_size})")
         train, test = cifar10.load(c["root"])
         return TensorData(name=name, train=train, test=test, num_classes=10, mean=mean, std=std)
+
+    if name in ("fashion_mnist", "mnist"):
+        from sweep.data import idx
+        return idx.build(name, root=c["root"], seed=seed, train_size=c["train_size"],
+                         test_size=c["test_size"], num_classes=num_classes,
+                         image_size=image_size, mean=mean, std=std)
 
     return _imagenet(c, num_classes=num_classes, image_size=image_size, mean=mean, std=std)
 
