@@ -24,7 +24,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 def conf(which: str, model: dict | None = None, **over: object) -> dict:
     """A data yaml resolved as a trial composes it (synthetic and ImageNet serve the
     model's resolution: 32 px here, the tiny models', unless ``model`` says otherwise)."""
-    model = {"image_size": 32, "test_size": None, **(model or {})}
+    model = {"image_size": 32, "test_image_size": None, **(model or {})}
     node = OmegaConf.create({"model": model,
                              "data": OmegaConf.load(CONF / f"{which}.yaml")})
     cfg = OmegaConf.to_container(node, resolve=True)["data"]
@@ -49,9 +49,9 @@ def test_yaml_has_exactly_the_keys_and_a_valid_augment_block(name: str) -> None:
 
 
 def test_imagenet_yaml_is_the_paper_recipe() -> None:
-    cfg = conf("imagenet", model={"image_size": 224, "test_size": 256})
+    cfg = conf("imagenet", model={"image_size": 224, "test_image_size": 256})
     a = cfg["augment"]
-    assert (cfg["image_size"], cfg["test_size"], cfg["batch_size"], cfg["workers"]) == (
+    assert (cfg["image_size"], cfg["test_image_size"], cfg["batch_size"], cfg["workers"]) == (
         224, 256, 256, 8)
     assert cfg["crop"] == "pycls" and cfg["crop_scale"] == [0.08, 1.0]
     assert cfg["crop_ratio"] == pytest.approx([3 / 4, 4 / 3]) and a["lighting"] == 0.1
@@ -139,7 +139,7 @@ def test_batch_size_errors() -> None:
 
 
 @pytest.mark.parametrize("over, match", [
-    ({"name": "mnist"}, "unknown data.name 'mnist'"),
+    ({"name": "svhn"}, "unknown data.name 'svhn'"),
     ({"train_size": 0}, "data.train_size must be an integer >= 1"),
     ({"num_classes": 11}, "data.num_classes <= 10"),
     ({"mean": [0.5, 0.5]}, "data.mean must be a list of 3"),
@@ -260,7 +260,7 @@ def test_imagenet_eval_is_deterministic_and_centre_cropped(tmp_path: Path) -> No
     im = np.zeros((40, 80, 3), np.uint8)  # a wide image: left half black, right half white
     im[:, 40:] = 255
     Image.fromarray(im).save(tmp_path / "val" / "n01" / "wide.png")
-    data = build_data(tree_conf(tmp_path, test_size=32))
+    data = build_data(tree_conf(tmp_path, test_image_size=32))
     a = torch.cat([x for x, _ in data.test_batches(2)])
     b = torch.cat([x for x, _ in data.test_batches(3)])
     assert torch.equal(a, b)
@@ -448,7 +448,7 @@ def test_reduced_decode_is_close_to_the_full_decode(tmp_path: Path, decoder: str
 @pytest.mark.parametrize("decoder", CPU_DECODERS)
 def test_reduced_eval_is_close_to_the_full_decode(tmp_path: Path, decoder: str) -> None:
     write_big_tree(tmp_path)
-    data = build_data(tree_conf(tmp_path, decoder=decoder, test_size=64))
+    data = build_data(tree_conf(tmp_path, decoder=decoder, test_image_size=64))
     es = data.eval_set
     full = imagenet.EvalSet(es.items, es.size, 64, es.resample, decoder, reduce=False)
     for i in range(len(es)):

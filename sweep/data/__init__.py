@@ -1,9 +1,9 @@
 """Datasets behind one interface: ``build_data(cfg.data, seed=...)`` returns a ``Data``
 that serves uint8 CPU batches whose order depends only on (seed, epoch).
 
-``synthetic`` (the embedded default) is generated from ``data.seed``; ``cifar10`` and
-``imagenet`` read local files under ``data.root``. Every setting comes from
-``conf/data/<name>.yaml``; nothing is defaulted here.
+``synthetic`` (the embedded default) is generated from ``data.seed``; ``cifar10``,
+``fashion_mnist``, ``mnist`` and ``imagenet`` read local files under ``data.root``. Every
+setting comes from ``conf/data/<name>.yaml``; nothing is defaulted here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ COMMON = {"name", "root", "image_size", "num_classes", "batch_size", "eval_batch
 KEYS = {
     "synthetic": COMMON | {"train_size", "test_size"},
     "cifar10": COMMON,
-    "imagenet": COMMON | {"crop", "crop_scale", "crop_ratio", "test_size", "interpolation",
+    "fashion_mnist": COMMON | {"train_size", "test_size"},
+    "mnist": COMMON | {"train_size", "test_size"},
+    "imagenet": COMMON | {"crop", "crop_scale", "crop_ratio", "test_image_size",
+                          "interpolation",
                           "decoder"},
 }
 
@@ -108,6 +111,12 @@ def build_data(cfg: DictConfig | Mapping[str, Any], *, seed: int | None = None) 
         train, test = cifar10.load(c["root"])
         return TensorData(name=name, train=train, test=test, num_classes=10, mean=mean, std=std)
 
+    if name in ("fashion_mnist", "mnist"):
+        from sweep.data import idx
+        return idx.build(name, root=c["root"], seed=seed, train_size=c["train_size"],
+                         test_size=c["test_size"], num_classes=num_classes,
+                         image_size=image_size, mean=mean, std=std)
+
     return _imagenet(c, num_classes=num_classes, image_size=image_size, mean=mean, std=std)
 
 
@@ -115,8 +124,9 @@ def _imagenet(c: dict[str, Any], *, num_classes: int, image_size: int,
               mean: tuple[float, ...], std: tuple[float, ...]) -> Data:
     from sweep.data.imagenet import CROPS, ImageFolderData
 
-    test_size = c["test_size"]
-    test_size = round(image_size / 0.875) if test_size is None else _int(c, "test_size", 1)
+    test_size = c["test_image_size"]
+    if test_size is not None:
+        test_size = _int(c, "test_image_size", 1)
     if c["crop"] not in CROPS:
         raise UserError(f"data.crop must be one of {', '.join(CROPS)}, got {c['crop']!r}")
     scale = _pair(c, "crop_scale")
@@ -125,7 +135,8 @@ def _imagenet(c: dict[str, Any], *, num_classes: int, image_size: int,
                         f"(0, 1], got {list(scale)}")
     return ImageFolderData(root=c["root"], num_classes=num_classes, image_size=image_size,
                            workers=c["workers"], crop_scale=scale,
-                           crop_ratio=_pair(c, "crop_ratio"), test_size=test_size,
+                           crop_ratio=_pair(c, "crop_ratio"),
+                           test_image_size=test_size or round(image_size / 0.875),
                            crop=c["crop"],
                            interpolation=str(c["interpolation"]), mean=mean, std=std,
                            decoder=c["decoder"])

@@ -343,8 +343,8 @@ class EvalSet(Dataset):
     def __init__(self, items: Sequence[Item], size: int, short: int,
                  resample: Image.Resampling, decoder: str = "pil", reduce: bool = True) -> None:
         if short < size:
-            raise UserError(f"data.test_size {short} is smaller than the crop {size}; "
-                            "evaluation resizes the short side to test_size, then crops")
+            raise UserError(f"data.test_image_size {short} is smaller than the crop {size}; "
+                            "evaluation resizes the short side to test_image_size, then crops")
         self.items, self.size, self.resample = items, size, resample
         self.decoder, self.reduce, self.short = decoder, reduce, short
 
@@ -387,7 +387,7 @@ class ImageFolderData(Data):
 
     def __init__(self, *, root: str | None, num_classes: int, image_size: int, workers: int,
                  crop_scale: tuple[float, float], crop_ratio: tuple[float, float],
-                 test_size: int, interpolation: str, crop: str = "pycls",
+                 test_image_size: int, interpolation: str, crop: str = "pycls",
                  mean: tuple[float, ...], std: tuple[float, ...], decoder: str = "auto",
                  name: str = "imagenet") -> None:
         decoder = resolve_decoder(decoder)
@@ -411,7 +411,7 @@ class ImageFolderData(Data):
         resample = RESAMPLE[interpolation]
         self.train_set = TrainSet(train, image_size, crop_scale, crop_ratio, resample, cpu,
                                   crop=crop)
-        self.eval_set = EvalSet(val, image_size, test_size, resample, cpu)
+        self.eval_set = EvalSet(val, image_size, test_image_size, resample, cpu)
         self.interpolation = interpolation
 
     def _loader(self, dataset: Dataset, generator: torch.Generator | None,

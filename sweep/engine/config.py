@@ -52,7 +52,7 @@ class ModelConfig:
     image_size: int = 224
     # pycls TEST.IM_SIZE: ImageNet evaluation resizes the short side to this, then
     # centre-crops image_size (null: image_size / 0.875).
-    test_size: int | None = None
+    test_image_size: int | None = None
     num_classes: int = 1000
     # Paper-tuned (or measured) lr/wd per optimizer at batch 2048, for sweeps to centre on.
     tuned: dict[str, LrWd] = field(default_factory=dict)
@@ -207,7 +207,7 @@ class RegNetConfig:
     bottleneck: float = 1.0
     zero_init_final_gamma: bool = False
     image_size: int = 224
-    test_size: int | None = None  # pycls TEST.IM_SIZE (see ModelConfig)
+    test_image_size: int | None = None  # pycls TEST.IM_SIZE (see ModelConfig)
     num_classes: int = 1000
     tuned: dict[str, LrWd] = field(default_factory=dict)
     interval: dict[str, Interval] = field(default_factory=dict)
