@@ -1,8 +1,10 @@
-"""The RegNetY CNN baseline: pycls's counts and stage widths, exact param counts, init,
-the no-decay names, forward/backward on the CPU, and the tiny twin's flops match."""
+"""The RegNetY CNN baseline: the authors' four models (pycls branch ``vitconfigs``) with
+pycls's counts, stages and state-dict layout, both ways of giving the stages, exact param
+counts, init, the no-decay names, forward/backward on the CPU, and the tiny twin."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
@@ -15,32 +17,50 @@ from sweep.errors import UserError
 from sweep.models import RegNet, RegNetSpec, ViT, model_class
 from sweep.models.regnet import generate_regnet
 
-# Reference counts (flops as multiply-adds, params, acts) from pycls itself: its
-# ``RegNet.complexity`` run on CPU over configs/dds_baselines/regnety/RegNetY-*_dds_8gpu.yaml
-# (facebookresearch/pycls @ 5719de6), at 224 px and 32 px with 1000 classes; the built
-# pycls module's sum(p.numel()) equals these params. MODEL_ZOO.md rounds the same models
-# to 0.8/6.3/5.2, 1.6/11.2/8.0, 4.0/20.6/12.3 and 15.9/83.6/23.0 (GF/M/M).
+# The config each yaml copies: configs/vitconv_baselines/regnety/<file>.yaml on pycls's
+# branch vitconfigs (commit 206d0db), with its TRAIN.IM_SIZE and TEST.IM_SIZE.
+AUTHORS = {
+    "regnety_1gf": ("RegNetY-1.0GF_sgd_8gpu", 232, 262),
+    "regnety_4gf": ("RegNetY-4.0GF_sgd_8gpu", 240, 272),
+    "regnety_16gf": ("RegNetY-16GF_sgd_16gpu", 256, 292),
+    "regnety_32gf": ("RegNetY-32GF_sgd_32gpu", 268, 304),
+}
+# The ViT panel each one is drawn in (the paper's pairing by flops).
+PANEL = {"regnety_1gf": "1gf", "regnety_4gf": "4gf", "regnety_16gf": "18gf",
+         "regnety_32gf": "36gf"}
+# Reference counts (flops as multiply-adds, params, acts) from pycls itself: the
+# vitconfigs tree exported with `git archive vitconfigs`, each config merged into pycls's
+# cfg, then pycls.core.net.complexity(builders.get_model()) with TRAIN.IM_SIZE set to the
+# config's own size, 224 and 32 (1000 classes; CPU, yacs 0.1.8, iopath 0.1.10, submitit
+# stubbed: pycls imports it only for its launcher). The built pycls module's
+# sum(p.numel()) equals these params.
 PYCLS = {
-    "regnety_800mf": {224: (797_183_328, 6_263_168, 5_249_888),
-                      32: (17_829_216, 6_263_168, 113_504)},
-    "regnety_1.6gf": {224: (1_612_087_326, 11_202_430, 8_044_814),
-                      32: (35_257_374, 11_202_430, 175_118)},
-    "regnety_4gf": {224: (3_973_301_344, 20_646_656, 12_287_200),
-                    32: (84_591_712, 20_646_656, 263_392)},
-    "regnety_16gf": {224: (15_911_534_044, 83_590_140, 23_041_228),
-                     32: (337_612_252, 83_590_140, 493_516)},
+    "regnety_1gf": {232: (1_047_175_162, 9_600_538, 6_210_106),
+                    224: (894_246_042, 9_600_538, 5_555_330),
+                    32: (20_607_642, 9_600_538, 122_114)},
+    "regnety_4gf": {240: (4_095_782_704, 22_408_976, 14_465_008),
+                    224: (3_529_570_096, 22_408_976, 12_553_392),
+                    32: (76_347_184, 22_408_976, 271_536)},
+    "regnety_16gf": {256: (15_459_535_460, 72_282_900, 30_702_212),
+                     224: (11_839_191_140, 72_282_900, 23_513_252),
+                     32: (254_089_316, 72_282_900, 508_580)},
+    "regnety_32gf": {268: (31_073_411_646, 128_552_446, 46_221_350),
+                     224: (20_950_360_830, 128_552_446, 31_509_422),
+                     32: (449_009_406, 128_552_446, 682_670)},
 }
-# pycls ``generate_regnet_full()`` per config: stage widths, depths, group widths.
+# pycls's get_params() per config: stage widths, depths, group widths, strides (for
+# RegNetY-4.0GF, MODEL.TYPE regnet, after generate_regnet_full's fix-up).
 PYCLS_STAGES = {
-    "regnety_800mf": ([64, 128, 320, 768], [1, 3, 8, 2], [16] * 4),
-    "regnety_1.6gf": ([48, 120, 336, 888], [2, 6, 17, 2], [24] * 4),
-    "regnety_4gf": ([128, 192, 512, 1088], [2, 6, 12, 2], [64] * 4),
-    "regnety_16gf": ([224, 448, 1232, 3024], [2, 4, 11, 1], [112] * 4),
+    "regnety_1gf": ([40, 120, 328, 904], [1, 4, 10, 3], [4] * 4, [2] * 4),
+    "regnety_4gf": ([96, 192, 512, 1216], [2, 6, 16, 2], [32] * 4, [2] * 4),
+    "regnety_16gf": ([168, 336, 896, 2128], [2, 7, 18, 2], [56] * 4, [2] * 4),
+    "regnety_32gf": ([216, 432, 1152, 2808], [2, 7, 20, 2], [72] * 4, [2] * 4),
 }
-# The pycls config each yaml copies: (DEPTH, W0, WA, WM, GROUP_W), SE_ON with SE_R 0.25.
-PYCLS_CFG = {
-    "regnety_800mf": (14, 56, 38.84, 2.4, 16), "regnety_1.6gf": (27, 48, 20.71, 2.65, 24),
-    "regnety_4gf": (22, 96, 31.41, 2.24, 64), "regnety_16gf": (18, 200, 106.23, 2.48, 112),
+# pycls's module (built on the meta device as above): its state_dict's key count and the
+# first 16 hex digits of sha256 over its "key:shape" lines, in state_dict order.
+PYCLS_STATE = {
+    "regnety_1gf": (428, "f3efb3e14f7a3cc8"), "regnety_4gf": (604, "a681dd072852478a"),
+    "regnety_16gf": (670, "42ccc623e8064af4"), "regnety_32gf": (714, "08bafa700b973c1b"),
 }
 REGNETS = sorted(n for n in choices("model") if n.startswith("regnet"))
 
@@ -51,62 +71,119 @@ def spec_of(name: str) -> RegNetSpec:
     return spec
 
 
-@pytest.mark.parametrize("name", sorted(PYCLS))
-def test_configs_are_pyclss_regnety(name):
+def meta_model(name: str, image_size: int | None = None) -> RegNet:
+    with torch.device("meta"):
+        return RegNet(spec_of(name), image_size=image_size or load_model(name).image_size,
+                      num_classes=1000)
+
+
+@pytest.mark.parametrize("name", sorted(AUTHORS))
+def test_configs_are_the_authors_regnety(name):
     model = load_model(name)
-    assert (model.depth, model.w0, model.wa, model.wm, model.group_width) == PYCLS_CFG[name]
+    _, train, test = AUTHORS[name]
+    assert (model.image_size, model.test_image_size, model.num_classes) == (train, test, 1000)
+    assert (model.size, model.preset, model.arch) == (PANEL[name], "paper", "regnet")
     assert (model.se_ratio, model.stem_width, model.bottleneck) == (0.25, 32, 1.0)
-    assert model.stem_type == "simple_stem_in" and model.arch == "regnet"
-    assert (model.image_size, model.num_classes) == (224, 1000)
+    assert model.stem_type == "simple_stem_in"
+    if name == "regnety_4gf":  # MODEL.TYPE regnet: the width rule
+        assert (model.depth, model.w0, model.wa, model.wm, model.group_width) == \
+            (26, 88, 30.3, 2.404, 32)
+        assert not model.depths
+    else:  # MODEL.TYPE anynet: the stages as listed (strides and all)
+        ws, ds, gs, ss = PYCLS_STAGES[name]
+        assert (list(model.widths), list(model.depths)) == (ws, ds)
+        assert (list(model.group_widths), list(model.strides)) == (gs, ss)
+        assert (model.w0, model.wa, model.wm, model.group_width) == (0, 0, 0, 0)
     # the paper's Table 4, RegNetY row (batch-2048 units); no tuned values in the paper.
     assert dict(model.interval.adamw) == {"lr": [1.25e-3, 4.0e-2], "wd": [0.0075, 0.24]}
     assert dict(model.interval.sgd) == {"lr": [0.25, 8.0], "wd": [3.0e-6, 8.0e-5]}
     assert not model.tuned
 
 
+def test_each_paper_panel_has_the_authors_cnn_only():
+    sizes = {name: load_model(name).size for name in REGNETS}
+    assert {n: s for n, s in sizes.items() if n != "regnety_tiny"} == PANEL
+    vit_sizes = {load_model(n).size for n in choices("model") if n.startswith("vit")}
+    assert set(sizes.values()) <= vit_sizes  # every CNN lands beside its ViTs
+
+
 @pytest.mark.parametrize("name", sorted(PYCLS))
-@pytest.mark.parametrize("image_size", [224, 32])
-def test_complexity_equals_pycls(name, image_size):
+@pytest.mark.parametrize("which", ["train", 224, 32])
+def test_complexity_equals_pycls(name, which):
+    image_size = AUTHORS[name][1] if which == "train" else which
     cx = RegNet.complexity(spec_of(name), image_size=image_size, num_classes=1000)
     assert (cx.flops, cx.params, cx.acts) == PYCLS[name][image_size]
 
 
 @pytest.mark.parametrize("name", sorted(PYCLS_STAGES))
-def test_width_rule_reproduces_pycls_stages(name):
-    ws, ds, gs = (list(x) for x in zip(*spec_of(name).stages(), strict=True))
-    assert (ws, ds, gs) == PYCLS_STAGES[name]
-    assert sum(ds) == load_model(name).depth
+def test_stages_equal_pyclss(name):
+    stages = [list(x) for x in zip(*spec_of(name).stages(), strict=True)]
+    assert tuple(stages) == PYCLS_STAGES[name]
+    assert spec_of(name).depth == sum(PYCLS_STAGES[name][1])
 
 
-def test_width_rule_before_the_group_fixup():
-    # RegNetY-1.6GF: pycls generate_regnet gives widths 48, 128, 336, 896; group width 24
-    # then moves 128 -> 120 and 896 -> 888 (pycls adjust_block_compatibility).
-    assert generate_regnet(20.71, 48, 2.65, 27) == ([48, 128, 336, 896], [2, 6, 17, 2])
+@pytest.mark.parametrize("name", sorted(PYCLS_STATE))
+def test_state_dict_layout_equals_pyclss(name):
+    # Same keys, order and shapes as pycls's module: its checkpoints load with strict=True.
+    state = meta_model(name).state_dict()
+    lines = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in state.items())
+    digest = hashlib.sha256(lines.encode()).hexdigest()[:16]
+    assert (len(state), digest) == PYCLS_STATE[name]
+
+
+def test_width_rule_and_the_group_fixup():
+    # RegNetY-4.0GF (vitconfigs): pycls generate_regnet gives widths 88, 208, 512, 1224;
+    # group width 32 then moves them to 96, 192, 512, 1216 (adjust_block_compatibility,
+    # round half to even: 208 / 32 = 6.5 -> 6).
+    assert generate_regnet(30.3, 88, 2.404, 26) == ([88, 208, 512, 1224], [2, 6, 16, 2])
+    assert [s[0] for s in spec_of("regnety_4gf").stages()] == [96, 192, 512, 1216]
     # A group width above a stage's width is clipped to it.
     spec = RegNetSpec(depth=4, w0=16, wa=8, wm=2.0, group_width=64)
-    assert all(g <= w and w % g == 0 for w, _, g in spec.stages())
+    assert all(g <= w and w % g == 0 for w, _, g, _ in spec.stages())
+
+
+def test_rule_and_explicit_forms_build_the_same_net():
+    rule = spec_of("regnety_4gf")
+    ws, ds, gs, ss = (tuple(x) for x in zip(*rule.stages(), strict=True))
+    explicit = RegNetSpec(depths=ds, widths=ws, group_widths=gs, strides=ss)
+    assert explicit.depth == rule.depth == 26 and explicit.stages() == rule.stages()
+    for size in (240, 32):
+        assert RegNet.complexity(explicit, image_size=size, num_classes=1000) == \
+            RegNet.complexity(rule, image_size=size, num_classes=1000)
+
+
+def test_explicit_strides_are_honoured():
+    spec = RegNetSpec(depths=(1, 2), widths=(16, 32), group_widths=(8, 16), strides=(1, 2),
+                      stem_type="res_stem_cifar")
+    with torch.device("meta"):
+        model = RegNet(spec, image_size=16, num_classes=10)
+        assert tuple(model.s1(model.stem(torch.empty(1, 3, 16, 16))).shape) == (1, 16, 16, 16)
+    assert model.s1.b1.proj is not None  # width changes 32 -> 16: projected, stride 1
+    assert model.s2.b1.f.b.stride == (2, 2) and model.s2.b2.f.b.stride == (1, 1)
+    cx = RegNet.complexity(spec, image_size=16, num_classes=10)
+    assert cx.params == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", REGNETS)
-@pytest.mark.parametrize("image_size", [224, 32])
+@pytest.mark.parametrize("image_size", ["own", 224, 32])
 def test_counted_params_equal_built_module(name, image_size):
-    spec = spec_of(name)
-    with torch.device("meta"):
-        model = RegNet(spec, image_size=image_size, num_classes=1000)
-    counted = RegNet.complexity(spec, image_size=image_size, num_classes=1000).params
+    size = load_model(name).image_size if image_size == "own" else image_size
+    model = meta_model(name, size)
+    counted = RegNet.complexity(spec_of(name), image_size=size, num_classes=1000).params
     assert counted == sum(p.numel() for p in model.parameters())
 
 
 def test_counted_shapes_follow_the_forward():
-    # The spatial path the counts assume is the one the module takes.
-    spec = spec_of("regnety_800mf")
+    # The spatial path the counts assume is the one the module takes: 232 px, stride 2 in
+    # the stem and each stage, odd sizes rounding up as pycls's (h - 1) // 2 + 1.
+    model = meta_model("regnety_1gf")
     with torch.device("meta"):
-        model = RegNet(spec, image_size=224, num_classes=1000)
-        x = model.stem(torch.empty(1, 3, 224, 224))
-        assert x.shape[-1] == 112
+        x = model.stem(torch.empty(1, 3, 232, 232))
+        sides = [x.shape[-1]]
         for i in range(4):
             x = getattr(model, f"s{i + 1}")(x)
-    assert tuple(x.shape) == (1, 768, 7, 7)
+            sides.append(x.shape[-1])
+    assert sides == [116, 58, 29, 15, 8] and x.shape[1] == 904
 
 
 @pytest.mark.parametrize("stem_type", ["res_stem_cifar", "simple_stem_in"])
@@ -125,6 +202,8 @@ def test_tiny_forward_backward_on_cpu(stem_type):
 def test_tiny_twin_matches_the_tiny_vits():
     spec = spec_of("regnety_tiny")
     assert spec.stem_type == "res_stem_cifar"
+    assert (load_model("regnety_tiny").image_size, load_model("regnety_tiny").test_image_size) == \
+        (32, 32)
     cx = RegNet.complexity(spec, image_size=32, num_classes=10)
     for vit in ("vitp_tiny", "vitc_tiny"):
         fv = ViT.complexity(model_spec(load_model(vit)), image_size=32, num_classes=10).flops
@@ -145,19 +224,19 @@ def test_tiny_twin_matches_the_tiny_vits():
 
 def test_init_follows_pycls():
     torch.manual_seed(0)
-    model = RegNet(spec_of("regnety_800mf"), image_size=224, num_classes=1000)
-    block = model.s3.b1
+    model = RegNet(spec_of("regnety_1gf"), image_size=232, num_classes=1000)
+    block = model.s3.b1  # 120 -> 328, group width 4
     for conv in (block.f.a, block.f.c, block.proj):
         fan_out = conv.kernel_size[0] * conv.kernel_size[1] * conv.out_channels
         assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.05)
         assert conv.bias is None
     b = block.f.b  # group conv: fan_out still counts all output channels, as pycls
-    assert b.groups == 320 // 16
-    assert b.weight.std().item() == pytest.approx(math.sqrt(2 / (9 * 320)), rel=0.05)
+    assert b.groups == 328 // 4
+    assert b.weight.std().item() == pytest.approx(math.sqrt(2 / (9 * 328)), rel=0.05)
     # SE convs keep PyTorch's default bias (pycls's init_weights leaves it), SE width =
     # 0.25 of the block's input width.
     se = block.f.se.f_ex[0]
-    assert se.out_channels == round(0.25 * 128) and se.bias.abs().max() > 0
+    assert se.out_channels == round(0.25 * 120) and se.bias.abs().max() > 0
     # pycls's default BN.ZERO_INIT_FINAL_GAMMA is False: every BN starts at 1/0.
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -183,21 +262,42 @@ def test_model_class_dispatch_and_complexity_table():
     assert model_class(spec_of("regnety_tiny")) is RegNet
     assert model_class(model_spec(load_model("vitp_tiny"))) is ViT
     rows = {r["model"]: r for r in complexity_rows(REGNETS)}
-    for name, counts in PYCLS.items():
-        assert (rows[name]["flops"], rows[name]["params"], rows[name]["acts"]) == counts[224]
+    for name, counts in PYCLS.items():  # each counted at its own training size
+        train = AUTHORS[name][1]
+        assert rows[name]["image_size"] == train
+        assert (rows[name]["flops"], rows[name]["params"], rows[name]["acts"]) == counts[train]
         assert rows[name]["stem"] == "cnn" and rows[name]["width"] is None
-    assert {r["size"] for r in rows.values()} == {"tiny", "1gf", "1.6gf", "4gf", "18gf"}
+        assert rows[name]["depth"] == sum(PYCLS_STAGES[name][1])
+    assert {r["size"] for r in rows.values()} == {"tiny", "1gf", "4gf", "18gf", "36gf"}
+
+
+RULE = dict(depth=7, w0=48, wa=16.0, wm=2.0, group_width=16)
+STAGES = dict(depths=(1, 2), widths=(16, 32), group_widths=(8, 16), strides=(2, 2))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    (dict(wm=1.0), "wm must be > 1"),
-    (dict(w0=20), "multiple of 8"),
-    (dict(stem_type="res_stem_in"), "unknown model.stem_type"),
-    (dict(bottleneck=1.5), "bottleneck"),
-    (dict(depth=0), "depth must be a positive"),
+    (RULE | dict(wm=1.0), "wm must be > 1"),
+    (RULE | dict(w0=20), "multiple of 8"),
+    (RULE | dict(stem_type="res_stem_in"), "unknown model.stem_type"),
+    (RULE | dict(bottleneck=1.5), "bottleneck"),
+    (RULE | dict(depth=0), "depth must be a positive"),
+    ({}, "depth must be a positive .*give the stages one by one"),
+    (STAGES | dict(w0=48), "both given; keep one"),
+    (STAGES | dict(strides=(2,)), "one entry per stage each; got depths 2, widths 2, "
+                                  "group_widths 2, strides 1"),
+    (STAGES | dict(strides=(2, 0)), "model.strides must be positive"),
+    (STAGES | dict(group_widths=(8, 12)), "12 does not divide the bottleneck width 32"),
+    (STAGES | dict(group_widths=(32, 16)), "32 does not divide the bottleneck width 16"),
+    (STAGES | dict(depth=4), r"depth=4 must be sum\(model.depths\)=3"),
 ])
 def test_bad_specs_are_one_clear_error(kwargs, message):
-    base = dict(depth=7, w0=48, wa=16.0, wm=2.0, group_width=16)
     with pytest.raises(UserError, match=message) as err:
-        RegNetSpec(**{**base, **kwargs})
+        RegNetSpec(**kwargs)
     assert "\n" not in str(err.value)
+
+
+def test_a_bad_yaml_stage_list_is_one_clear_error():
+    cfg = load_model("regnety_1gf")
+    cfg.group_widths = [4, 4, 4]
+    with pytest.raises(UserError, match="one entry per stage"):
+        model_spec(cfg)

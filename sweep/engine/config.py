@@ -15,6 +15,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sweep.errors import UserError
 from sweep.models import RegNetSpec, ViTSpec
+from sweep.models.regnet import EXPLICIT
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -196,11 +197,17 @@ class RegNetConfig:
     # The family size it is compared at (``1gf``, ``4gf``, ``18gf``, ``tiny``).
     size: str = MISSING
     preset: str = "none"
-    depth: int = MISSING
-    w0: int = MISSING
-    wa: float = MISSING
-    wm: float = MISSING
-    group_width: int = MISSING
+    # Either the width rule (cfg.REGNET: depth, w0, wa, wm, group_width) ...
+    depth: int = 0
+    w0: int = 0
+    wa: float = 0.0
+    wm: float = 0.0
+    group_width: int = 0
+    # ... or the stages one by one (cfg.ANYNET: DEPTHS, WIDTHS, GROUP_WS, STRIDES).
+    depths: list[int] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    group_widths: list[int] = field(default_factory=list)
+    strides: list[int] = field(default_factory=list)
     se_ratio: float = 0.25
     stem_type: str = "simple_stem_in"
     stem_width: int = 32
@@ -224,6 +231,7 @@ def regnet_spec(model: DictConfig) -> RegNetSpec:
     return RegNetSpec(
         depth=model.depth, w0=model.w0, wa=model.wa, wm=model.wm,
         group_width=model.group_width, se_ratio=model.se_ratio, stem_width=model.stem_width,
+        **{key: tuple(model.get(key, ())) for key in EXPLICIT},  # AnyNet's per-stage lists
         bottleneck=model.bottleneck, stem_type=model.stem_type,
         zero_init_final_gamma=model.get("zero_init_final_gamma", False),
     )

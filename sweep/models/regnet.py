@@ -2,11 +2,12 @@
 
 Follows ``pycls/models/regnet.py`` and ``pycls/models/anynet.py`` (Radosavovic et al.,
 *Designing Network Design Spaces*, 2020): a stem (``simple_stem_in``: 3×3 stride-2 conv,
-BN, ReLU; or ``res_stem_cifar``: the same at stride 1, for small images), four-ish stages
-of residual bottleneck blocks whose widths and depths come from the quantized linear rule
-(w0, wa, wm, depth), group convs of a fixed group width, squeeze-excitation (the "Y"),
-then global average pool and a linear head. Module names match pycls's, so a pycls
-state dict loads as is.
+BN, ReLU; or ``res_stem_cifar``: the same at stride 1, for small images), stages of
+residual bottleneck blocks with group convs and squeeze-excitation (the "Y"), then global
+average pool and a linear head. The stages come either from the quantized linear rule
+(w0, wa, wm, depth; pycls ``MODEL.TYPE: regnet``) or are listed one by one (per-stage
+depths, widths, group widths, strides; pycls ``MODEL.TYPE: anynet``), as the authors'
+configs give them. Module names match pycls's, so a pycls state dict loads as is.
 
 Every module has a ``complexity`` static method beside its ``forward``, counting as pycls
 does (:mod:`sweep.models.cx`): one multiply-add is one flop, acts are conv/linear output
@@ -26,6 +27,9 @@ from sweep.errors import UserError
 from sweep.models.cx import Cx, conv2d_cx, linear_cx, norm_cx
 
 STEM_TYPES = ("simple_stem_in", "res_stem_cifar")
+# The per-stage fields of the explicit (pycls AnyNet) form.
+EXPLICIT = ("depths", "widths", "group_widths", "strides")
+STAGE_STRIDE = 2  # pycls cfg.REGNET.STRIDE: every stage of the rule form strides 2
 
 
 def generate_regnet(wa: float, w0: int, wm: float, depth: int, q: int = 8
@@ -54,16 +58,25 @@ def adjust_block_compatibility(ws: list[int], bs: list[float], gs: list[int]
 
 @dataclass(frozen=True)
 class RegNetSpec:
-    """Architecture of one RegNet (pycls ``cfg.REGNET``): ``depth`` blocks in all, the
-    linear width rule (``w0``, ``wa``, ``wm``), group width, bottleneck ratio, SE ratio
-    (of the block's input width; 0 turns SE off, a RegNetX), stem type and width. The
-    first block of every stage downsamples by 2."""
+    """Architecture of one RegNet, in either of pycls's two forms:
 
-    depth: int
-    w0: int
-    wa: float
-    wm: float
-    group_width: int
+    - the RegNet rule (``cfg.REGNET``): ``depth`` blocks in all, widths from the linear
+      rule (``w0``, ``wa``, ``wm``), one ``group_width``, every stage striding 2;
+    - AnyNet's explicit stages (``cfg.ANYNET``): per stage ``depths``, ``widths``,
+      ``group_widths`` and ``strides`` (``depth`` is then their block total).
+
+    Both share the bottleneck ratio, the SE ratio (of the block's input width; 0 turns SE
+    off, a RegNetX), the stem type and width. The first block of a stage strides."""
+
+    depth: int = 0
+    w0: int = 0
+    wa: float = 0.0
+    wm: float = 0.0
+    group_width: int = 0
+    depths: tuple[int, ...] = ()
+    widths: tuple[int, ...] = ()
+    group_widths: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
     se_ratio: float = 0.25
     stem_width: int = 32
     bottleneck: float = 1.0
@@ -71,6 +84,8 @@ class RegNetSpec:
     zero_init_final_gamma: bool = False
 
     def __post_init__(self) -> None:
+        if self.explicit and not self.depth:  # the block total, as the rule form states it
+            object.__setattr__(self, "depth", sum(self.depths))
         self.validate()
 
     @property
@@ -79,16 +94,14 @@ class RegNetSpec:
         ('conv') and the CNN baseline ('cnn') apart."""
         return "cnn"
 
+    @property
+    def explicit(self) -> bool:
+        """Whether the stages are given one by one (AnyNet) rather than by the rule."""
+        return bool(self.depths or self.widths or self.group_widths or self.strides)
+
     def validate(self) -> None:
-        for key in ("depth", "w0", "group_width", "stem_width"):
-            if getattr(self, key) < 1:
-                raise UserError(f"model.{key} must be a positive integer, got {getattr(self, key)}")
-        if self.wa < 0:
-            raise UserError(f"model.wa must be >= 0, got {self.wa}")
-        if self.wm <= 1:
-            raise UserError(f"model.wm must be > 1, got {self.wm}")
-        if self.w0 % 8:
-            raise UserError(f"model.w0={self.w0} must be a multiple of 8 (the width quantum)")
+        if self.stem_width < 1:
+            raise UserError(f"model.stem_width must be a positive integer, got {self.stem_width}")
         if not 0 <= self.se_ratio < 1:
             raise UserError(f"model.se_ratio must be in [0, 1), got {self.se_ratio}")
         b = self.bottleneck
@@ -97,13 +110,55 @@ class RegNetSpec:
         if self.stem_type not in STEM_TYPES:
             raise UserError(f"unknown model.stem_type '{self.stem_type}'; use one of: "
                             f"{', '.join(STEM_TYPES)}")
+        if self.explicit:
+            self._validate_explicit()
+        else:
+            self._validate_rule()
 
-    def stages(self) -> list[tuple[int, int, int]]:
-        """(width, depth, group width) per stage, after pycls's compatibility fix-up."""
+    def _validate_rule(self) -> None:
+        for key in ("depth", "w0", "group_width"):
+            if getattr(self, key) < 1:
+                raise UserError(f"model.{key} must be a positive integer, got "
+                                f"{getattr(self, key)} (or give the stages one by one: "
+                                f"model.{', model.'.join(EXPLICIT)})")
+        if self.wa < 0:
+            raise UserError(f"model.wa must be >= 0, got {self.wa}")
+        if self.wm <= 1:
+            raise UserError(f"model.wm must be > 1, got {self.wm}")
+        if self.w0 % 8:
+            raise UserError(f"model.w0={self.w0} must be a multiple of 8 (the width quantum)")
+
+    def _validate_explicit(self) -> None:
+        if self.w0 or self.wa or self.wm or self.group_width:
+            raise UserError("model.w0/wa/wm/group_width (the width rule) and model."
+                            f"{'/'.join(EXPLICIT)} (explicit stages) both given; keep one")
+        lists = {key: getattr(self, key) for key in EXPLICIT}
+        if len({len(v) for v in lists.values()}) != 1:
+            sizes = ", ".join(f"{k} {len(v)}" for k, v in lists.items())
+            raise UserError(f"model.{'/'.join(EXPLICIT)} need one entry per stage each; "
+                            f"got {sizes}")
+        for key, values in lists.items():
+            if min(values) < 1:
+                raise UserError(f"model.{key} must be positive integers, got {list(values)}")
+        if self.depth != sum(self.depths):
+            raise UserError(f"model.depth={self.depth} must be sum(model.depths)="
+                            f"{sum(self.depths)}, or left out")
+        for w, g in zip(self.widths, self.group_widths, strict=True):
+            w_b = int(round(w * self.bottleneck))
+            if w_b % g:
+                raise UserError(f"model.group_widths: {g} does not divide the bottleneck width "
+                                f"{w_b} of the width-{w} stage; pick a divisor")
+
+    def stages(self) -> list[tuple[int, int, int, int]]:
+        """(width, depth, group width, stride) per stage: as given, or from the rule after
+        pycls's compatibility fix-up, every stage striding ``STAGE_STRIDE``."""
+        if self.explicit:
+            return list(zip(self.widths, self.depths, self.group_widths, self.strides,
+                            strict=True))
         ws, ds = generate_regnet(self.wa, self.w0, self.wm, self.depth)
         ws, _, gs = adjust_block_compatibility(ws, [self.bottleneck] * len(ws),
                                                [self.group_width] * len(ws))
-        return list(zip(ws, ds, gs, strict=True))
+        return [(w, d, g, STAGE_STRIDE) for w, d, g in zip(ws, ds, gs, strict=True)]
 
 
 def _bn(w: int, *, final: bool = False) -> nn.BatchNorm2d:
@@ -266,8 +321,6 @@ class Head(nn.Module):
         return linear_cx(replace(cx, h=1, w=1), w_in, num_classes)
 
 
-STAGE_STRIDE = 2  # pycls cfg.REGNET.STRIDE
-
 
 class RegNet(nn.Module):
     """Stem → stages s1…sN → head, as pycls ``AnyNet`` built from ``RegNet.get_params``."""
@@ -281,9 +334,9 @@ class RegNet(nn.Module):
         self.stem = SimpleStem(in_chans=in_chans, width=spec.stem_width,
                                stride=_stem_stride(spec))
         w_in = spec.stem_width
-        for i, (w, d, g) in enumerate(spec.stages()):
+        for i, (w, d, g, s) in enumerate(spec.stages()):
             self.add_module(f"s{i + 1}", Stage(
-                w_in=w_in, w_out=w, stride=STAGE_STRIDE, depth=d, bottleneck=spec.bottleneck,
+                w_in=w_in, w_out=w, stride=s, depth=d, bottleneck=spec.bottleneck,
                 group_width=g, se_ratio=spec.se_ratio))
             w_in = w
         self.head = Head(w_in=w_in, num_classes=num_classes)
@@ -320,13 +373,12 @@ class RegNet(nn.Module):
         cx = SimpleStem.complexity(cx, in_chans=in_chans, width=spec.stem_width,
                                    stride=_stem_stride(spec))
         w_in = spec.stem_width
-        for w, d, g in spec.stages():
-            cx = Stage.complexity(cx, w_in=w_in, w_out=w, stride=STAGE_STRIDE, depth=d,
+        for w, d, g, s in spec.stages():
+            cx = Stage.complexity(cx, w_in=w_in, w_out=w, stride=s, depth=d,
                                   bottleneck=spec.bottleneck, group_width=g,
                                   se_ratio=spec.se_ratio)
             w_in = w
         return Head.complexity(cx, w_in=w_in, num_classes=num_classes)
-
 
 
 def _stem_stride(spec: RegNetSpec) -> int:
