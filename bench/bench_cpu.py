@@ -50,7 +50,7 @@ from torch import nn
 
 from sweep.data import epoch_generator
 from sweep.data.base import STREAM_AUGMENT
-from sweep.engine.config import compose, load_model, model_spec
+from sweep.engine.config import architecture, compose, load_model
 from sweep.engine.recipe import update_ema
 from sweep.engine.trainer import Trial, build, evaluate, forward_backward, precise_bn, train_epoch
 from sweep.models import ViT
@@ -166,7 +166,7 @@ def project_vit(name: str) -> tuple[ViT, torch.Tensor, torch.Tensor, float]:
     """The model (seeded, head drawn small so gradients reach the body), a batch, and the
     training flops per image."""
     cfg = load_model(name)
-    spec = model_spec(cfg)
+    spec = architecture(cfg)
     torch.manual_seed(0)
     vit = ViT(spec, image_size=cfg.image_size, num_classes=cfg.num_classes)
     nn.init.normal_(vit.head.weight, std=0.02)
@@ -358,8 +358,8 @@ def demo_trial(name: str) -> Trial:
     """A trial as the demo study builds it (preset=demo sizes), 1 thread."""
     size = load_model(name).image_size
     cfg = compose("run", ["preset=demo", f"model={name}", f"data.image_size={size}",
-                          "device=cpu", "threads=1"])
-    return build(cfg, lr=1e-3, wd=0.05)
+                          "device=cpu", "threads=1", "optimizer.lr=1e-3", "optimizer.wd=0.05"])
+    return build(cfg)
 
 
 def bench_eval(trial: Trial, name: str) -> None:

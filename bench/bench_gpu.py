@@ -45,11 +45,11 @@ def bf16_gemm_tflops(n: int = 8192, reps: int = 50) -> float:
 
 def train_step_rate(name: str, *, batch: int, steps: int, compile: bool) -> tuple[float, float]:
     """(images/s, training TFLOPS) of bf16-autocast AdamW steps of model ``name``."""
-    from sweep.engine.config import load_model, model_spec
+    from sweep.engine.config import architecture, load_model
     from sweep.models import model_class
 
     cfg = load_model(name)
-    spec = model_spec(cfg)
+    spec = architecture(cfg)
     arch = model_class(spec)
     model = arch(spec, image_size=cfg.image_size, num_classes=cfg.num_classes).cuda()
     model.stem.to(memory_format=torch.channels_last)
@@ -112,11 +112,12 @@ def short_trial() -> None:
 
     cfg = compose("train", ["model=vitp_1gf", "data.image_size=224", "data.train_size=512",
                             "data.test_size=256", "data.batch_size=128", "schedule.epochs=1",
-                            "device=cuda", "threads=4"])
+                            "device=cuda", "threads=4", "optimizer.lr=1e-3",
+                            "optimizer.wd=0.05", "allow_resolution=true"])
     torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        result = run_trial(cfg, lr=1e-3, wd=0.05, workdir=Path(d), log=None)
+        result = run_trial(cfg, workdir=Path(d), log=None)
     used = torch.cuda.max_memory_allocated()
     print(f"trial vitp_1gf (synthetic 224 px, 512 images, 1 epoch): "
           f"{time.perf_counter() - t:.1f} s, error {result['error']:.1f}%, "

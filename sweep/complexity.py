@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from sweep.engine.config import choices, load_model, model_spec
+from sweep.engine.config import architecture, choices, load_model
 from sweep.errors import UserError
 from sweep.models import RegNetSpec, model_class
 
@@ -21,7 +21,7 @@ def complexity_rows(names: list[str] | None = None) -> list[dict]:
     rows = []
     for name in names or choices("model"):
         model = load_model(name)
-        spec = model_spec(model)
+        spec = architecture(model)
         cx = model_class(spec).complexity(spec, image_size=model.image_size,
                                           num_classes=model.num_classes)
         # The family size: a CNN's config names the ViT size it is compared at.

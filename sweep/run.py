@@ -1,13 +1,15 @@
 """Run a stability study over a Ray cluster: ``python -m sweep.run [overrides]``.
 
-    python -m sweep.run                                    # the demo: lr_wd, tiny pair, synthetic
+    python -m sweep.run                                    # the demo: lr_wd, mini pair, synthetic
+    python -m sweep.run +experiment=fmnist-lr_wd           # a committed study (conf/experiment)
     python -m sweep.run sweep=optimizer 'sweep.models=[vitp_4gf,vitc_4gf]' data.root=...
     python -m sweep.run dry_run=true                       # list trials and compute, run nothing
 
 A sweep of the paper's models gets the paper's protocol (``preset=paper``), one of the
-CPU-scale models the demo (``preset=demo``), unless ``preset=`` says otherwise. Running
-the same command again resumes: finished trials are kept, unfinished ones go on from
-their last epoch, errored ones are retried; a larger ``sweep.n`` adds samples.
+CPU-scale models the demo (``preset=demo``), unless ``preset=`` or an experiment says
+otherwise. Running the same command again resumes: finished trials are kept, unfinished
+ones go on from their last epoch, errored ones are retried; a larger ``sweep.n`` adds
+samples.
 """
 
 from __future__ import annotations
@@ -19,12 +21,31 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from sweep.checks import check_sweep, listify_overrides
-from sweep.driver import guard, spec, trackers
+from sweep.checks import check_writable, listify_overrides
+from sweep.driver import guard, record, trackers
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
 from sweep.engine.config import compose, load_model
 from sweep.errors import UserError
+
+# What a sweep sets itself: given on its command line they would be ignored, so they are
+# refused, each with the key that does the job.
+SET_BY_THE_SWEEP = {
+    "model": "the sweep's models are sweep.models=[...] (make sweep MODEL=a,b)",
+    "optimizer": "the sweep's optimizers are sweep.optimizers=[...] (OPTIMIZER=adamw,sgd)",
+    "optimizer.lr": "the study sets each trial's lr: use sweep.interval=... or tuned=...",
+    "optimizer.wd": "the study sets each trial's wd: use sweep.interval=... or tuned=...",
+    "threads": "a sweep trial's threads are resources.cpus_per_trial",
+    "out": "a sweep writes under results=<folder>/<sweep name>",
+}
+
+
+def refuse_ignored(overrides: list[str]) -> None:
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        why = SET_BY_THE_SWEEP.get(key)
+        if why:
+            raise UserError(f"{key}= does not apply to a sweep: {why}")
 
 
 def model_preset(cfg: DictConfig) -> str:
@@ -36,29 +57,42 @@ def model_preset(cfg: DictConfig) -> str:
     return presets.pop() if presets else "none"
 
 
+def _given(overrides: list[str], key: str) -> bool:
+    return any(o.split("=", 1)[0].lstrip("+~") == key for o in overrides)
+
+
 def compose_sweep(overrides: list[str]) -> DictConfig:
-    """The sweep config, with the models' preset unless ``preset=`` was given. A dataset
-    named on the command line keeps the demo preset off (its sizes are the synthetic
-    set's)."""
+    """The sweep config, with the models' preset unless ``preset=`` or an experiment
+    (``+experiment=``, which is a whole protocol) was given. A dataset named on the
+    command line keeps the demo preset off (its sizes are the synthetic set's)."""
     overrides = listify_overrides(overrides)
+    refuse_ignored(overrides)
     cfg = compose("run", overrides)
-    if any(o.split("=", 1)[0].lstrip("+") == "preset" for o in overrides):
+    if _given(overrides, "preset") or _given(overrides, "experiment"):
         return cfg
     preset = model_preset(cfg)
-    if preset == "demo" and any(o.split("=", 1)[0] == "data" for o in overrides):
+    if preset == "demo" and _given(overrides, "data"):
         preset = "none"
     return compose("run", [f"preset={preset}", *overrides]) if preset != "none" else cfg
 
 
-def require_data_root(cfg: DictConfig) -> None:
-    """A dataset read from disk needs its folder, even for a dry run: a paper-model plan
-    without data is not the sweep that would run."""
-    if cfg.data.name != "synthetic" and not cfg.data.get("root"):
-        raise UserError(
-            f"data.root is not set: {'+'.join(cfg.sweep.models)} trains on {cfg.data.name} at "
-            f"{cfg.data.image_size} px; pass data.root=/path/to/{cfg.data.name} (or set "
-            "VITSTAB_DATA), or run the CPU demo (the tiny pair on synthetic data): "
-            "make sweep, no MODEL")
+def data_root_line(cfg: DictConfig) -> str | None:
+    """Why a real run of this sweep cannot start yet: a dataset read from disk without
+    its folder (a dry run still plans it)."""
+    if cfg.data.name == "synthetic" or cfg.data.get("root"):
+        return None
+    return (f"data.root is not set: {'+'.join(cfg.sweep.models)} trains on {cfg.data.name}; "
+            f"a real run needs data.root=/path/to/{cfg.data.name} (or VITSTAB_DATA); the CPU "
+            "demo needs none: make sweep, no MODEL")
+
+
+def prepare(cfg: DictConfig) -> tuple[str, Path, list[int], list]:
+    """Everything a sweep checks before it writes: its folder, resume state and plan."""
+    name = sweep_name(cfg)
+    folder = Path(cfg.results).resolve() / name
+    check_writable(Path(cfg.results), "results")
+    starts = record.sample_starts(cfg, folder)
+    return name, folder, starts, plan_study(cfg, starts=starts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,20 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = compose_sweep(args.overrides)
-        check_sweep(cfg)
-        require_data_root(cfg)
-        name = sweep_name(cfg)
-        folder = Path(cfg.results).resolve() / name
-        starts = spec.sample_starts(cfg, folder)
-        experiments = plan_study(cfg, starts=starts)
+        name, folder, starts, experiments = prepare(cfg)
+        missing = data_root_line(cfg)
         if cfg.dry_run:
             print_plan(experiments, cfg, name)
+            if missing:
+                print(f"note: {missing}")
             return 0
+        if missing:
+            raise UserError(missing)
         trackers.check(cfg)  # a tracker asked for but not installed: one line, nothing run
         train_images(cfg.data, strict=True)  # a missing or malformed dataset fails here, once
         guard.probe_address(cfg.ray.address)
+        check_writable(folder, "the sweep folder")  # before the lock: a read-only folder
         guard.lock_sweep(folder)  # held until this process ends
-        spec.save(cfg, folder, starts)
+        record.save(cfg, folder, starts)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

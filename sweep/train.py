@@ -1,6 +1,7 @@
 """Train one trial from the command line, with Hydra overrides.
 
     python -m sweep.train model=vitc_tiny optimizer=sgd optimizer.lr=0.5 schedule.epochs=3 out=DIR
+    python -m sweep.train model=vitc_mini data=fashion_mnist tuned=results/fmnist-lr_wd
     python -m sweep.train --cfg [overrides]     # print the composed config and exit
 
 Writes DIR/result.json (the result, the resolved config and the per-epoch history) and
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sweep.checks import check_trial, check_writable
+from sweep.checks import check_writable
 from sweep.engine import tuned
 from sweep.engine.checkpoint import atomic_write_bytes
 from sweep.engine.config import compose
@@ -39,11 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cfg:
             print(OmegaConf.to_yaml(cfg, resolve=True))
             return 0
-        check_trial(cfg)
         out = Path(cfg.out)
         check_writable(out, "out")
-        lr, wd = tuned.resolve(cfg.model, cfg.optimizer, cfg.data.name)
-        result = run_trial(cfg, lr=lr, wd=wd, workdir=out)
+        result = run_trial(tuned.resolve(cfg), workdir=out)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

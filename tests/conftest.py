@@ -14,6 +14,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def data_yaml(which: str, model: dict | None = None, **over: object) -> dict:
+    """``conf/data/<which>.yaml`` resolved as a trial of ``model`` composes it (the data
+    serves the model's resolution: 32 px unless ``model`` says otherwise), without its
+    defaults list, with ``over`` set."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(ROOT / "conf" / "data" / f"{which}.yaml")
+    raw.pop("defaults", None)
+    model = {"image_size": 32, "test_image_size": None, **(model or {})}
+    cfg = OmegaConf.to_container(OmegaConf.create({"model": model, "data": raw}),
+                                 resolve=True)["data"]
+    cfg.update(over)
+    return cfg
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
             check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """``python -m <args>`` in a subprocess; returns the completed process."""

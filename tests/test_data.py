@@ -3,6 +3,7 @@ files written here), batch order reproducibility, and the bad-input messages."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from pathlib import Path
@@ -10,27 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
+from conftest import data_yaml
 from PIL import Image
 
-from sweep.data import KEYS, build_data, imagenet
+from sweep.data import build_data, imagenet
+from sweep.data.augment import BatchAugment
 from sweep.data.synthetic import CLASS_NAMES, generate
-from sweep.engine.augment import BatchAugment
+from sweep.engine.schema import DATA_SCHEMAS
 from sweep.errors import UserError
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
 
 def conf(which: str, model: dict | None = None, **over: object) -> dict:
-    """A data yaml resolved as a trial composes it (synthetic and ImageNet serve the
-    model's resolution: 32 px here, the tiny models', unless ``model`` says otherwise)."""
-    model = {"image_size": 32, "test_image_size": None, **(model or {})}
-    node = OmegaConf.create({"model": model,
-                             "data": OmegaConf.load(CONF / f"{which}.yaml")})
-    cfg = OmegaConf.to_container(node, resolve=True)["data"]
-    assert isinstance(cfg, dict)
-    cfg.update(over)
-    return cfg
+    return data_yaml(which, model, **over)
 
 
 def small_synthetic(**over: object):
@@ -43,7 +37,7 @@ def small_synthetic(**over: object):
 @pytest.mark.parametrize("name", ["synthetic", "cifar10", "imagenet"])
 def test_yaml_has_exactly_the_keys_and_a_valid_augment_block(name: str) -> None:
     cfg = conf(name)
-    assert set(cfg) == KEYS[name]
+    assert set(cfg) == {f.name for f in dataclasses.fields(DATA_SCHEMAS[name])}
     BatchAugment.from_config(cfg["augment"], num_classes=cfg["num_classes"],
                              image_size=cfg["image_size"], mean=cfg["mean"], std=cfg["std"])
 
@@ -140,11 +134,13 @@ def test_batch_size_errors() -> None:
 
 @pytest.mark.parametrize("over, match", [
     ({"name": "svhn"}, "unknown data.name 'svhn'"),
-    ({"train_size": 0}, "data.train_size must be an integer >= 1"),
+    ({"train_size": 0}, "data.train_size must be >= 1, got 0"),
+    ({"train_size": 1.5}, "data.train_size: Value .1.5. .* Integer"),
+    ({"micro_batch": 100}, "data.micro_batch 100 does not divide data.batch_size 128"),
     ({"num_classes": 11}, "data.num_classes <= 10"),
     ({"mean": [0.5, 0.5]}, "data.mean must be a list of 3"),
-    ({"std": [0.5, 0.0, 0.5]}, "data.std must be positive"),
-    ({"colour": 1}, "unknown key"),
+    ({"std": [0.5, 0.0, 0.5]}, "data.std must be > 0, got 0.0"),
+    ({"colour": 1}, "unknown key data.colour"),
 ])
 def test_bad_config_is_a_user_error(over: dict, match: str) -> None:
     with pytest.raises(UserError, match=match):
@@ -154,7 +150,7 @@ def test_bad_config_is_a_user_error(over: dict, match: str) -> None:
 def test_missing_key_is_a_user_error() -> None:
     cfg = conf("synthetic")
     del cfg["test_size"]
-    with pytest.raises(UserError, match="missing test_size"):
+    with pytest.raises(UserError, match="data.test_size is not set"):
         build_data(cfg)
 
 

@@ -4,16 +4,18 @@ message, and the command line on a bad folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
+from conftest import data_yaml
 
-from sweep.data import KEYS, build_data, idx
-from sweep.engine.augment import BatchAugment
+from sweep.data import build_data, idx
+from sweep.data.augment import BatchAugment
+from sweep.engine.schema import DATA_SCHEMAS
 from sweep.errors import UserError
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
@@ -24,12 +26,7 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 
 def conf(which: str = "fashion_mnist", size: int = 32, **over: object) -> dict:
     """A data yaml resolved as a trial of a ``size``-px model composes it."""
-    node = OmegaConf.create({"model": {"image_size": size},
-                             "data": OmegaConf.load(CONF / f"{which}.yaml")})
-    cfg = OmegaConf.to_container(node, resolve=True)["data"]
-    assert isinstance(cfg, dict)
-    cfg.update(over)
-    return cfg
+    return data_yaml(which, {"image_size": size}, **over)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -67,7 +64,8 @@ def stem_path(folder: Path, stem: str) -> Path:
 @pytest.mark.parametrize("name", ["fashion_mnist", "mnist"])
 def test_yaml_has_exactly_the_keys_and_a_valid_augment_block(name: str) -> None:
     cfg = conf(name, size=64)
-    assert set(cfg) == KEYS[name] and cfg["image_size"] == 64
+    assert set(cfg) == {f.name for f in dataclasses.fields(DATA_SCHEMAS[name])}
+    assert cfg["image_size"] == 64
     a = cfg["augment"]
     assert not a["autoaugment"] and a["mixup"] == a["cutmix"] == a["label_smoothing"] == 0
     assert cfg["mean"][0] == cfg["mean"][1] == cfg["mean"][2]  # grey: identical channels
@@ -160,7 +158,7 @@ def test_train_size_and_test_size_reach_the_data(tmp_path: Path) -> None:
     assert sorted(seen.tolist()) == sorted(data.train_labels.tolist())
     with pytest.raises(UserError, match="data.train_size=41 exceeds the 40 images"):
         build_data(conf(root=str(tmp_path), train_size=41))
-    with pytest.raises(UserError, match="data.test_size must be null .* or an integer"):
+    with pytest.raises(UserError, match="data.test_size must be >= 1, got 0"):
         build_data(conf(root=str(tmp_path), test_size=0))
 
 

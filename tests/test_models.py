@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sweep.engine.config import choices, load_model, model_spec
+from sweep.engine.config import architecture, choices, load_model
 from sweep.errors import UserError
 from sweep.models import ViT, ViTSpec
 
@@ -38,7 +38,7 @@ def test_complexity_cli_reproduces_table1(cli):
 
 @pytest.mark.parametrize("size", ["tiny", "mini"])
 def test_cpu_pairs_match_flops_by_the_paper_rule(size):
-    p, c = (model_spec(load_model(f"vit{s}_{size}")) for s in "pc")
+    p, c = (architecture(load_model(f"vit{s}_{size}")) for s in "pc")
     image = load_model(f"vitp_{size}").image_size
     assert c.depth == p.depth - 1 and c.stem == "conv" and p.stem == "patchify"
     fp = ViT.complexity(p, image_size=image, num_classes=10).flops
@@ -48,7 +48,7 @@ def test_cpu_pairs_match_flops_by_the_paper_rule(size):
 
 def test_mini_pair_has_the_papers_stems():
     """16x16 stride-16 patchify against four stride-2 3x3 convs + 1x1: the paper's contrast."""
-    p, c = (model_spec(load_model(f"vit{s}_mini")) for s in "pc")
+    p, c = (architecture(load_model(f"vit{s}_mini")) for s in "pc")
     assert p.patch_size == 16 and c.stem_strides == (2, 2, 2, 2, 1)
     assert load_model("vitp_mini").image_size // p.patch_size == 4  # 4x4 tokens
 
@@ -56,7 +56,7 @@ def test_mini_pair_has_the_papers_stems():
 @pytest.mark.parametrize("name", [n for n in choices("model") if n.startswith("vit")])
 @pytest.mark.parametrize("image_size", [224, 32])
 def test_counted_params_equal_built_module(name, image_size):
-    spec = model_spec(load_model(name))
+    spec = architecture(load_model(name))
     if image_size % spec.patch_size:
         pytest.skip("image size not divisible by patch size")
     with torch.device("meta"):  # exact shapes without allocating 350M-parameter models
@@ -67,7 +67,7 @@ def test_counted_params_equal_built_module(name, image_size):
 
 @pytest.mark.parametrize("size", ["1gf", "18gf", "tiny", "mini"])
 def test_conv_stem_token_grid_equals_patchify(size):
-    p, c = (model_spec(load_model(f"vit{s}_{size}")) for s in "pc")
+    p, c = (architecture(load_model(f"vit{s}_{size}")) for s in "pc")
     assert p.patch_size == c.patch_size
     image = load_model(f"vitp_{size}").image_size
     with torch.device("meta"):
@@ -84,7 +84,7 @@ def test_conv_stem_token_grid_equals_patchify(size):
 def test_tiny_forward_backward_on_cpu(name, classifier):
     cfg = load_model(name)
     cfg.classifier = classifier
-    model = ViT(model_spec(cfg), image_size=32, num_classes=10)
+    model = ViT(architecture(cfg), image_size=32, num_classes=10)
     x = torch.randn(4, 3, 32, 32)
     out = model(x)
     assert out.shape == (4, 10)
@@ -120,8 +120,8 @@ def test_attention_is_bit_identical_to_the_indexed_formula(tokens):
 
 def test_init_statistics():
     torch.manual_seed(0)
-    vp = ViT(model_spec(load_model("vitp_4gf")), image_size=224, num_classes=1000)
-    vc = ViT(model_spec(load_model("vitc_4gf")), image_size=224, num_classes=1000)
+    vp = ViT(architecture(load_model("vitp_4gf")), image_size=224, num_classes=1000)
+    vc = ViT(architecture(load_model("vitc_4gf")), image_size=224, num_classes=1000)
     # Patchify: truncated normal (±2σ) with std sqrt(1/fan_in), zero bias.
     w = vp.stem.patchify.weight
     target = math.sqrt(1 / (3 * 16 * 16))

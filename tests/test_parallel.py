@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import ROOT, kill_tree
 
-from sweep.driver import trialspec
+from sweep.driver import payload
 from sweep.engine import checkpoint
 from sweep.engine.config import compose
 from sweep.engine.distributed import run_parallel, trial_workers
@@ -65,14 +65,15 @@ def test_trial_workers():
         trial_workers({"gpus_per_trial": 1.5})
 
 
-SMALL = ["model=vitp_tiny", "data.train_size=256", "data.test_size=64", "data.batch_size=64",
-         "data.micro_batch=32", "schedule.epochs=1", "threads=1", "keep_weights=true"]
+SMALL = ["model=vitp_tiny", "optimizer.lr=0.02", "optimizer.wd=0.05", "data.train_size=256",
+         "data.test_size=64", "data.batch_size=64", "data.micro_batch=32", "schedule.epochs=1",
+         "threads=1", "keep_weights=true"]
 
 
 def test_two_gloo_workers_equal_one_worker_accumulating(tmp_path):
     cfg = compose("train", SMALL)
-    one = run_trial(cfg, lr=0.02, wd=0.05, workdir=tmp_path / "one", log=None)
-    two = run_parallel(cfg, lr=0.02, wd=0.05, workdir=tmp_path / "two", world=2, log=None)
+    one = run_trial(cfg, workdir=tmp_path / "one", log=None)
+    two = run_parallel(cfg, workdir=tmp_path / "two", world=2, log=None)
     for key in ("error", "ema_error", "best_error", "diverged"):
         assert two[key] == pytest.approx(one[key]), key
     assert two["history"][0]["train_loss"] == pytest.approx(one["history"][0]["train_loss"],
@@ -99,9 +100,9 @@ def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
     row = trials.iloc[0]
     cfg = compose("train", ["model=vitp_tiny", "data.train_size=256", "data.test_size=64",
                             "data.batch_size=64", "data.micro_batch=32", "schedule.epochs=1",
-                            "threads=1"])
-    one = run_trial(cfg, lr=float(row.lr), wd=float(row.wd), workdir=tmp_path / "one",
-                    log=None)
+                            "threads=1", f"optimizer.lr={row.lr!r}",
+                            f"optimizer.wd={row.wd!r}"])
+    one = run_trial(cfg, workdir=tmp_path / "one", log=None)
     assert row.ema_error == pytest.approx(one["ema_error"])
     assert row.error == pytest.approx(one["error"])
 
@@ -181,11 +182,10 @@ def test_killed_driver_resumes_a_data_parallel_trial_exactly(tmp_path):
     final = checkpoint.load(work / checkpoint.CHECKPOINT)["result"]
     assert final["history"][0] == killed["history"][0]  # its timings too: not retrained
     # The reference: one uninterrupted process accumulating the same two micro-batches.
-    base, values = trialspec.decode(json.loads((work.parent / "params.json").read_text()))
-    cfg = trialspec.trial_config(base, values)
+    base, values = payload.decode(json.loads((work.parent / "params.json").read_text()))
+    cfg = payload.trial_config(base, values)
     cfg.data.micro_batch = 32
-    one = run_trial(cfg, lr=float(values["lr"]), wd=float(values["wd"]),
-                    workdir=tmp_path / "one", log=None)
+    one = run_trial(cfg, workdir=tmp_path / "one", log=None)
     curves = pd.read_csv(folder / "curves.csv")
     for key in ("train_loss", "error", "ema_error"):
         expected = [h[key] for h in one["history"]]

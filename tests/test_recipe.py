@@ -12,22 +12,23 @@ import torch
 from omegaconf import OmegaConf
 
 from sweep.data import epoch_generator
+from sweep.data.augment import BatchAugment
 from sweep.data.base import STREAM_PRECISE_BN
-from sweep.driver import spec, studies
+from sweep.driver import record, studies
 from sweep.engine import trainer
-from sweep.engine.augment import BatchAugment
-from sweep.engine.config import compose, load_model, model_spec
+from sweep.engine.config import architecture, compose, load_model
 from sweep.engine.recipe import build_ema, build_scheduler, decayed_names, update_ema
 from sweep.errors import UserError
 from sweep.models import model_class
 
-TINY = ["data.train_size=256", "data.test_size=64", "data.batch_size=64",
+TINY = ["data.train_size=256", "data.test_size=64", "data.batch_size=64", "optimizer.lr=1e-3",
+        "optimizer.wd=0.05",
         "data.eval_batch_size=64", "schedule.epochs=5", "threads=1", "precise_bn_images=128"]
 
 
 def build_model(name: str, image_size: int = 32):
     cfg = load_model(name)
-    spec_ = model_spec(cfg)
+    spec_ = architecture(cfg)
     return model_class(spec_)(spec_, image_size=image_size, num_classes=10)
 
 
@@ -74,7 +75,7 @@ def test_default_schedule_ends_at_min_lr_0_005_of_base():
     cfg = compose("train", [*TINY, "model=vitc_tiny", "optimizer.lr=1e-3",
                             "optimizer.wd=0.05"])
     assert cfg.schedule.min_lr == 0.005
-    trial = trainer.build(cfg, lr=1e-3, wd=0.05)
+    trial = trainer.build(cfg)
     base = trial.optimizer.param_groups[0]["initial_lr"]
     total = trial.data.steps_per_epoch(trial.batch_size) * trial.epochs
     for _ in range(total):
@@ -130,7 +131,7 @@ def test_ema_copies_during_warmup_then_averages():
 
 def test_precise_bn_equals_cumulative_average_over_the_same_batches():
     cfg = compose("train", [*TINY, "model=vitc_tiny"])
-    trial = trainer.build(cfg, lr=1e-3, wd=0.05)
+    trial = trainer.build(cfg)
     trainer.train_epoch(trial, 0)
     manual = copy.deepcopy(trial.model)
     trainer.precise_bn(trial, 0)
@@ -156,7 +157,7 @@ def test_precise_bn_equals_cumulative_average_over_the_same_batches():
     # The EMA got its own statistics; a model without BatchNorm is left alone.
     ema_bn = next(m for m in trial.ema.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert int(ema_bn.num_batches_tracked) == 2
-    vitp = trainer.build(compose("train", [*TINY, "model=vitp_tiny"]), lr=1e-3, wd=0.05)
+    vitp = trainer.build(compose("train", [*TINY, "model=vitp_tiny"]))
     trainer.precise_bn(vitp, 0)
 
 
@@ -168,7 +169,7 @@ def test_late_divergence_keeps_the_best_completed_epoch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer, "train_epoch", blow_up_in_epoch_3)
     cfg = compose("train", [*TINY, "model=vitp_tiny"])
-    result = trainer.run_trial(cfg, lr=1e-3, wd=0.05, workdir=tmp_path, log=None)
+    result = trainer.run_trial(cfg, workdir=tmp_path, log=None)
     assert result["diverged"] is True and result["epochs_run"] == 2
     assert result["best_error"] == min(h["ema_error"] for h in result["history"])
     assert result["error"] == result["history"][-1]["error"]
@@ -177,9 +178,9 @@ def test_late_divergence_keeps_the_best_completed_epoch(tmp_path, monkeypatch):
 def test_a_high_loss_must_persist_diverge_patience_steps():
     over = ["diverge_factor=0.01"]  # every step's loss is "high"
     cfg = compose("train", [*TINY, *over, "model=vitp_tiny", "diverge_patience=100"])
-    assert trainer.train_epoch(trainer.build(cfg, lr=1e-3, wd=0.05), 0) is not None
+    assert trainer.train_epoch(trainer.build(cfg), 0) is not None
     cfg = compose("train", [*TINY, *over, "model=vitp_tiny", "diverge_patience=2"])
-    assert trainer.train_epoch(trainer.build(cfg, lr=1e-3, wd=0.05), 0) is None
+    assert trainer.train_epoch(trainer.build(cfg), 0) is None
 
 
 def test_autoaugment_v0_builds_and_draws_per_generator():
@@ -209,25 +210,39 @@ def test_optimizer_override_reaches_every_group():
     assert plain["vitc_tiny-sgd"]["optimizer"]["nesterov"] is True
 
 
+def test_model_override_reaches_every_group_and_its_record(tmp_path):
+    cfg = compose("run", [TINY_PAIR, "model.depth=3"])
+    groups = studies.group_configs(cfg)
+    assert {g["model"]["depth"] for g in groups.values()} == {3}
+    record.save(cfg, tmp_path, [0])
+    saved = OmegaConf.to_container(OmegaConf.load(tmp_path / record.CONFIG))
+    assert saved["groups"]["vitp_tiny-sgd"]["model"]["depth"] == 3
+    with pytest.raises(UserError, match="groups.vitc_tiny-adamw.model.depth: 3 -> 5"):
+        record.sample_starts(compose("run", [TINY_PAIR]), tmp_path)
+    # One that no model of the sweep can take is refused in one line, naming it.
+    with pytest.raises(UserError, match="conv stem ends at width 64, not the model width 96"):
+        studies.group_configs(compose("run", [TINY_PAIR, "model.width=96"]))
+
+
 def test_changed_group_config_blocks_resume(tmp_path, monkeypatch):
     cfg = compose("run", [TINY_PAIR])
-    spec.save(cfg, tmp_path, [0])
-    assert "groups" in OmegaConf.load(tmp_path / spec.CONFIG)
-    assert spec.sample_starts(cfg, tmp_path) == [0]
+    record.save(cfg, tmp_path, [0])
+    assert "groups" in OmegaConf.load(tmp_path / record.CONFIG)
+    assert record.sample_starts(cfg, tmp_path) == [0]
     real = studies.load_model
 
-    def edited(name):  # as if conf/model/vitc_tiny.yaml were edited
-        m = real(name)
+    def edited(name, overrides=None):  # as if conf/model/vitc_tiny.yaml were edited
+        m = real(name, overrides)
         if name == "vitc_tiny":
             m.depth = m.depth + 1
         return m
 
     monkeypatch.setattr(studies, "load_model", edited)
     with pytest.raises(UserError, match="groups.vitc_tiny-adamw.model.depth"):
-        spec.sample_starts(cfg, tmp_path)
+        record.sample_starts(cfg, tmp_path)
     monkeypatch.undo()
     with pytest.raises(UserError, match="nesterov"):
-        spec.sample_starts(compose("run", [TINY_PAIR, "optimizer.nesterov=false"]), tmp_path)
+        record.sample_starts(compose("run", [TINY_PAIR, "optimizer.nesterov=false"]), tmp_path)
 
 
 def test_train_refuses_a_different_config_in_the_same_out(cli, tmp_path):
@@ -271,9 +286,9 @@ def test_a_trial_leaves_the_cached_synthetic_data_as_generated(tmp_path):
     from sweep.data.synthetic import generate, generate_cached
 
     cfg = compose("train", [*TINY, "model=vitc_tiny", "schedule.epochs=1"])
-    first = trainer.build(cfg, lr=1e-3, wd=0.05).data
-    trainer.run_trial(cfg, lr=1e-3, wd=0.05, workdir=tmp_path, log=None)
-    again = trainer.build(cfg, lr=1e-3, wd=0.05).data
+    first = trainer.build(cfg).data
+    trainer.run_trial(cfg, workdir=tmp_path, log=None)
+    again = trainer.build(cfg).data
     assert again.train_images is first.train_images  # a cache hit, not a second rendering
     kw = {"seed": int(cfg.data.seed), "image_size": int(cfg.data.image_size),
           "num_classes": int(cfg.data.num_classes)}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sweep.complexity import complexity_rows
-from sweep.engine.config import choices, load_model, model_spec
+from sweep.engine.config import architecture, choices, load_model
 from sweep.engine.recipe import decayed_names
 from sweep.errors import UserError
 from sweep.models import RegNet, RegNetSpec, ViT, model_class
@@ -66,7 +66,7 @@ REGNETS = sorted(n for n in choices("model") if n.startswith("regnet"))
 
 
 def spec_of(name: str) -> RegNetSpec:
-    spec = model_spec(load_model(name))
+    spec = architecture(load_model(name))
     assert isinstance(spec, RegNetSpec)
     return spec
 
@@ -191,7 +191,7 @@ def test_tiny_forward_backward_on_cpu(stem_type):
     cfg = load_model("regnety_tiny")
     cfg.stem_type = stem_type
     torch.manual_seed(0)
-    model = RegNet(model_spec(cfg), image_size=32, num_classes=10)
+    model = RegNet(architecture(cfg), image_size=32, num_classes=10)
     x = torch.randn(4, 3, 32, 32)
     out = model(x)
     assert out.shape == (4, 10)
@@ -206,7 +206,7 @@ def test_tiny_twin_matches_the_tiny_vits():
         (32, 32)
     cx = RegNet.complexity(spec, image_size=32, num_classes=10)
     for vit in ("vitp_tiny", "vitc_tiny"):
-        fv = ViT.complexity(model_spec(load_model(vit)), image_size=32, num_classes=10).flops
+        fv = ViT.complexity(architecture(load_model(vit)), image_size=32, num_classes=10).flops
         assert abs(cx.flops / fv - 1) < 0.05, vit
     # Stride-1 stem, then stride 2 per stage: 32 -> 16 -> 8 -> 4 before the pool. The
     # counts equal pycls's RegNet.complexity for the same cfg.REGNET (STEM_TYPE
@@ -260,7 +260,7 @@ def test_weight_decay_follows_the_recipe_rule():
 
 def test_model_class_dispatch_and_complexity_table():
     assert model_class(spec_of("regnety_tiny")) is RegNet
-    assert model_class(model_spec(load_model("vitp_tiny"))) is ViT
+    assert model_class(architecture(load_model("vitp_tiny"))) is ViT
     rows = {r["model"]: r for r in complexity_rows(REGNETS)}
     for name, counts in PYCLS.items():  # each counted at its own training size
         train = AUTHORS[name][1]
@@ -300,4 +300,4 @@ def test_a_bad_yaml_stage_list_is_one_clear_error():
     cfg = load_model("regnety_1gf")
     cfg.group_widths = [4, 4, 4]
     with pytest.raises(UserError, match="one entry per stage"):
-        model_spec(cfg)
+        architecture(cfg)

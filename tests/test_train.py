@@ -66,7 +66,7 @@ def test_interrupted_trial_resumes_to_the_same_metrics(cli, tmp_path):
 
     cfg = compose("train", [*SMALL, "model=vitc_tiny"])
     with pytest.raises(Interrupted):
-        run_trial(cfg, lr=0.02, wd=0.05, workdir=tmp_path / "resumed",
+        run_trial(cfg, workdir=tmp_path / "resumed",
                   on_epoch=crash_after_first_epoch, log=None)
     proc = train(cli, tmp_path / "resumed", "model=vitc_tiny")
     assert "resuming vitc_tiny from epoch 1" in proc.stdout
@@ -88,10 +88,13 @@ def test_huge_lr_diverges_as_a_result_not_a_crash(cli, tmp_path):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("optimizer=adam", "unknown optimizer 'adam'"),
-    ("optimizer.lr=-1", "optimizer.lr must be a positive number"),
+    ("optimizer.lr=-1", "optimizer.lr must be > 0, got -1"),
+    ("device=tpu", "device must be one of auto, cpu, cuda"),
+    ("+model.widht=3", "unknown key model.widht"),
+    ("seed=1.5", "seed: Value '1.5'"),
     ("model=vitz_tiny", "unknown model 'vitz_tiny'"),
     ("optimizer.lr=abc", "could not be converted to Float"),
-    ("data.nonsense=1", "Could not override 'data.nonsense'"),
+    ("data.nonsense=1", "unknown key data.nonsense"),
 ])
 def test_bad_input_is_one_clear_line(cli, tmp_path, override, message):
     proc = train(cli, tmp_path / "bad", override, check=False)

@@ -5,8 +5,7 @@ uninterrupted run would."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -107,26 +106,3 @@ class TensorData(Data):
             raise UserError(f"eval batch size must be a positive integer, got {batch_size}")
         for i in range(0, self.test_size, batch_size):
             yield (self.test_images[i:i + batch_size], self.test_labels[i:i + batch_size])
-
-
-def check_keys(cfg: Mapping[str, Any], required: set[str], where: str) -> None:
-    """Every setting must come from the yaml: a missing or unknown key is a user error."""
-    missing = sorted(required - set(cfg))
-    unknown = sorted(set(cfg) - required)
-    if missing:
-        raise UserError(f"{where} is missing {', '.join(missing)}; add them to conf/data/*.yaml "
-                        f"or override with +{where}.<key>=...")
-    if unknown:
-        raise UserError(f"{where} has unknown key(s) {', '.join(unknown)}; "
-                        f"expected only {', '.join(sorted(required))}")
-
-
-def triple(value: Any, key: str) -> tuple[float, float, float]:
-    """A per-channel (R, G, B) setting such as mean or std."""
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        out = ()
-    if len(out) != 3:
-        raise UserError(f"{key} must be a list of 3 numbers (R, G, B), got {value!r}")
-    return out  # type: ignore[return-value]

@@ -205,20 +205,13 @@ class IdxData(Data):
                    self.test_labels[i:i + batch_size])
 
 
-def _size(value: object, key: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 1):
-        raise UserError(f"data.{key} must be null (every image) or an integer >= 1, "
-                        f"got {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def build(name: str, *, root: str | None, seed: int, train_size: object, test_size: object,
+def build(name: str, *, root: str | None, seed: int, train_size: int | None,
+          test_size: int | None,
           num_classes: int, image_size: int, mean: tuple[float, ...],
           std: tuple[float, ...]) -> IdxData:
     """``data=fashion_mnist`` or ``data=mnist``: the files under ``root``, checked, and the
     class-balanced subsets that ``train_size``/``test_size`` ask for."""
-    sizes = {"train": _size(train_size, "train_size"), "test": _size(test_size, "test_size")}
+    sizes = {"train": train_size, "test": test_size}
     splits = {}
     for split, (images, labels) in find_files(root, name).items():
         try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from sweep.driver.studies import Experiment
-from sweep.engine.config import model_spec
+from sweep.engine.config import architecture
 from sweep.errors import UserError
 from sweep.models import model_class
 
 # Standard training-set sizes, for estimating compute where the files are not at hand.
-KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000}
+KNOWN_TRAIN_SIZES = {"imagenet": 1_281_167, "cifar10": 50_000, "fashion_mnist": 60_000,
+                     "mnist": 60_000}
 
 
 def train_images(data: DictConfig, *, strict: bool = False) -> int:
@@ -23,7 +24,7 @@ def train_images(data: DictConfig, *, strict: bool = False) -> int:
     except UserError:
         if strict or data.name not in KNOWN_TRAIN_SIZES:
             raise
-        return KNOWN_TRAIN_SIZES[data.name]
+        return int(data.get("train_size") or KNOWN_TRAIN_SIZES[data.name])
 
 
 def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:
@@ -37,7 +38,7 @@ def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> Non
     for experiment in experiments:
         for group, spec in experiment.fixed_trials():
             t = spec["trial"]
-            arch = model_spec(OmegaConf.create(group.base["model"]))
+            arch = architecture(OmegaConf.create(group.base["model"]))
             gf = model_class(arch).complexity(arch, image_size=group.base["data"]["image_size"],
                                               num_classes=cfg.data.num_classes).flops / 1e9
             macs = 3 * gf * 1e9 * images * t["epochs"]  # forward + backward ≈ 3× forward
@@ -60,17 +61,9 @@ def gpu_hours(macs: float, *, peak_tflops: float, utilization: float) -> float:
 
 def gpu_hours_line(macs: float, cfg: DictConfig) -> str:
     """The dry run's GPU-hours and wall time for ``cfg.gpu`` (conf/run.yaml)."""
-    gpu = cfg.get("gpu")
-    if gpu is None:
-        return "GPU-hours: no gpu section in the config"
+    gpu = cfg.gpu  # its name and utilization are checked by the schema (GpuConfig)
     table = {str(k).lower(): float(v) for k, v in gpu.peak_tflops.items()}
-    name = str(gpu.name).lower()
-    if name not in table:
-        raise UserError(f"gpu.name={gpu.name!r} has no peak in gpu.peak_tflops "
-                        f"({', '.join(table)}); add one: gpu.peak_tflops.{name}=TFLOPS")
-    util = float(gpu.utilization)
-    if not 0 < util <= 1:
-        raise UserError(f"gpu.utilization must be in (0, 1], got {util}")
+    name, util = str(gpu.name).lower(), float(gpu.utilization)
     count = gpu.count if gpu.count is not None else cfg.get("ray", {}).get("num_gpus")
     count = int(count or 1)
     hours = gpu_hours(macs, peak_tflops=table[name], utilization=util)

@@ -10,7 +10,7 @@ import pandas as pd
 from ray.tune import Callback
 
 from sweep.columns import CURVE_COLUMNS, STATUSES, TRIAL_COLUMNS
-from sweep.driver import trialspec
+from sweep.driver import payload
 from sweep.driver.progress import FINISHED, Progress
 from sweep.engine.checkpoint import atomic_write_bytes
 
@@ -87,7 +87,7 @@ class ResultsWriter(Callback):
 
     # -- state --------------------------------------------------------------------------
     def _update(self, trial, result: dict, status: str, curves: bool = False) -> None:
-        base, spec = trialspec.decode(trial.config)
+        base, spec = payload.decode(trial.config)
         row = dict(self.trials.get(trial.trial_id, {}))
         row.update({"sweep": self.sweep, "study": self.study, "data": base["data"]["name"],
                     "trial_id": trial.trial_id, "status": status, "sample": spec["sample"],

@@ -57,7 +57,7 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
     from ray import tune
 
     from sweep.driver.trainable import train_trial
-    from sweep.engine.distributed import trial_workers
+    from sweep.engine.schema import trial_workers
 
     guard.no_retry_for_user_errors()
     # A data-parallel trial (workers > 1) holds cpus_per_trial per worker and its GPUs.
@@ -91,8 +91,9 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
 
 
 def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:
-    """The best finished trial per group → conf/tuned/<data>.yaml (the tune study, or an
-    lr/wd study run with ``sweep.save_tuned=true``)."""
+    """The best finished trial per group → ``<folder>/tuned.yaml``, kept with the study
+    that measured it (the tune study, or an lr/wd study with ``sweep.save_tuned=true``);
+    other studies name it with ``tuned=<folder>``."""
     rows = [r for r in read_csv(folder / "trials.csv")
             if r["status"] == "done" and str(r["diverged"]) != "True"]
     found: dict[str, dict[str, dict]] = {}
@@ -106,8 +107,8 @@ def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:
         found.setdefault(group.model, {})[group.optimizer] = {
             "lr": float(best["lr"]), "wd": float(best["wd"]),
             "best_error": float(best["best_error"]), "epochs": int(best["epochs"]),
-            "sweep": folder.name}
-    return tuned.save(data, found, copy_to=folder / "tuned.yaml")
+            "sweep": folder.name, "data": data}
+    return tuned.save(folder, found)
 
 
 def _slots(cfg: DictConfig) -> int:
@@ -115,7 +116,7 @@ def _slots(cfg: DictConfig) -> int:
     import ray
 
     cpus = ray.cluster_resources().get("CPU", 1)
-    from sweep.engine.distributed import trial_workers
+    from sweep.engine.schema import trial_workers
 
     per_trial = cfg.resources.cpus_per_trial * trial_workers(cfg.resources)
     slots = int(cpus // per_trial) or 1
@@ -138,7 +139,7 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
     total = sum(e.num_trials for e in experiments)
     try:
         init_ray(cfg)
-        from sweep.engine.distributed import trial_workers
+        from sweep.engine.schema import trial_workers
 
         guard.check_resources(cfg.resources, workers=trial_workers(cfg.resources))
     except (UserError, ConnectionError) as e:

@@ -7,11 +7,14 @@ into that group's interval, and the ViT_P and ViT_C of a pair share one interval
 they train at identical (lr, wd) for every k. Its points are a fixed list, prefix-stable
 in n, so a finished sweep grows by running only the new samples. The optimizer and
 schedule studies are fixed grids at the tuned lr/wd; the tune study searches with
-Optuna's TPE and ASHA inside Ray Tune. Everything is checked here, before any trial.
+Optuna's TPE and ASHA inside Ray Tune. The values were checked when the config was
+composed (``sweep.engine.schema``); what needs the models loaded is checked here, before
+any trial.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from itertools import product
@@ -20,14 +23,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sweep.columns import STUDIES
-from sweep.driver import trialspec
+from sweep.driver import payload
 from sweep.engine import tuned
-from sweep.engine.config import load_model, load_optimizer, model_spec
+from sweep.engine.config import load_model, load_optimizer, stock_diff
+from sweep.engine.schema import TrialConfig
 from sweep.engine.trainer import check_resolution
 from sweep.errors import UserError
 
-SAMPLERS = ("random", "sobol")
 METRIC, MODE = "ema_error", "min"
 Interval = dict[str, tuple[float, float]]
 
@@ -84,20 +86,20 @@ class Experiment:
         """(group, trial spec) of every trial, interleaved over groups so they progress
         side by side; for tpe, placeholders with lr/wd left to the searcher."""
         if self.kind == "grid":
-            return [(g, trialspec.encode(g.base, **t, sample=None))
+            return [(g, payload.encode(g.base, **t, sample=None))
                     for g in self.groups for t in g.grid]
         if self.kind == "tpe":
             g = self.groups[0]
-            return [(g, trialspec.encode(g.base, lr=None, wd=None, epochs=g.epochs,
-                                         seed=g.seed, sample=None))] * self.n
+            return [(g, payload.encode(g.base, lr=None, wd=None, epochs=g.epochs,
+                                       seed=g.seed, sample=None))] * self.n
         points = unit_points(self.sampler, self.samples.stop, self.sampler_seed)
         out = []
         for k in self.samples:
             for g in self.groups:
                 lr, wd = (log_map(points[k, i], *g.interval[key])
                           for i, key in enumerate(("lr", "wd")))
-                out.append((g, trialspec.encode(g.base, lr=lr, wd=wd, epochs=g.epochs,
-                                                seed=g.seed, sample=k)))
+                out.append((g, payload.encode(g.base, lr=lr, wd=wd, epochs=g.epochs,
+                                              seed=g.seed, sample=k)))
         return out
 
     @property
@@ -109,7 +111,8 @@ class Experiment:
             return {}  # the searcher's define-by-run space fills the whole config
         from ray import tune
 
-        return {trialspec.KEY: tune.grid_search([s for _, s in self.fixed_trials()])}
+        return {payload.KEY: tune.grid_search([p[payload.KEY] for _, p in
+                                               self.fixed_trials()])}
 
     def searcher(self) -> Any:
         if self.kind != "tpe":
@@ -119,12 +122,11 @@ class Experiment:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         group = self.groups[0]
-        fixed = trialspec.flat(trialspec.encode(group.base, lr=None, wd=None,
-                                                epochs=group.epochs, seed=group.seed,
-                                                sample=None))
+        fixed = payload.flat(payload.encode(group.base, lr=None, wd=None, epochs=group.epochs,
+                                            seed=group.seed, sample=None))
 
         def space(trial: optuna.Trial) -> dict:
-            values = {f"{trialspec.KEY}/trial/{k}": trial.suggest_float(k, lo, hi, log=True)
+            values = {f"{payload.KEY}/values/{k}": trial.suggest_float(k, lo, hi, log=True)
                       for k, (lo, hi) in group.interval.items()}
             return fixed | values
 
@@ -143,91 +145,78 @@ class Experiment:
                              grace_period=min(self.asha_grace, epochs), reduction_factor=3)
 
 
-def check_interval(lo: Any, hi: Any, what: str) -> tuple[float, float]:
-    lo, hi = float(lo), float(hi)
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise UserError(
-            f"{what} interval [{lo:g}, {hi:g}] is empty, inverted or not positive; "
-            "give [low, high] with 0 < low < high")
-    return lo, hi
-
-
-def _checked(explicit: Any, what: str) -> Interval:
-    out = {}
-    for k in ("lr", "wd"):
-        pair = explicit.get(k) if hasattr(explicit, "get") else None
-        if OmegaConf.is_list(pair) or isinstance(pair, (list, tuple)):
-            pair = list(pair)
-        if not isinstance(pair, list) or len(pair) != 2 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
-            raise UserError(f"{what} {k} must be two numbers [low, high], got {pair!r}; "
-                            "give e.g. sweep.interval='{lr:[1e-4,1e-2],wd:[0.01,1]}'")
-        out[k] = check_interval(*pair, f"{what} {k}")
-    return out
-
-
-def pair_interval(sweep: DictConfig, models: list[DictConfig], model: DictConfig,
-                  optimizer: str, data: str) -> Interval:
+def pair_interval(cfg: DictConfig, models: list[DictConfig], model: DictConfig,
+                  optimizer: str) -> Interval:
     """The lr/wd interval of one group: ``sweep.interval``, else the model's own (the
     paper's Table 4 ranges, shared by ViT_P and ViT_C), else ``sweep.scale`` × the
     geometric mean of the tuned values of every model of its size in the sweep, so the
     twins of a pair share one interval and are sampled at identical (lr, wd)."""
-    if sweep.get("interval") is not None:
-        return _checked(sweep.interval, "sweep.interval")
-    if model.get("interval", {}).get(optimizer) is not None:
-        return _checked(model.interval[optimizer], f"{model.name} {optimizer}")
-    found = [tuned.lookup(m, optimizer, data) for m in models if m.size == model.size]
+    sweep, data = cfg.sweep, cfg.data.name
+    explicit = sweep.get("interval")
+    if explicit is None:
+        explicit = model.get("interval", {}).get(optimizer)
+    if explicit is not None:
+        return {k: (float(explicit[k][0]), float(explicit[k][1])) for k in ("lr", "wd")}
+    found = [tuned.lookup(m, optimizer, data, cfg.tuned) for m in models
+             if m.size == model.size]
     found = [f for f in found if f is not None]
     if not found:
         raise UserError(
             f"model {model.name} has no tuned lr/wd and no interval for {optimizer} on "
-            f"{data}; pass sweep.interval='{{lr:[lo,hi],wd:[lo,hi]}}' or run SWEEP=tune first")
-    lo, hi = check_interval(*sweep.scale, "sweep.scale")
+            f"{data}; pass sweep.interval='{{lr:[lo,hi],wd:[lo,hi]}}', tuned=results/<study>,"
+            " or run SWEEP=tune first")
+    lo, hi = sweep.scale
     centre = {k: math.exp(sum(math.log(f[k]) for f in found) / len(found)) for k in ("lr", "wd")}
     return {k: (centre[k] * lo, centre[k] * hi) for k in ("lr", "wd")}
 
 
-def _positive_ints(values: Any, what: str) -> list[int]:
-    values = list(values) if OmegaConf.is_list(values) or isinstance(values, list) else [values]
-    if not values or any(int(v) < 1 for v in values):
-        raise UserError(f"{what} must be a non-empty list of integers >= 1, got {values}")
-    return [int(v) for v in values]
+# The top-level settings every trial of a sweep carries (its model and optimizer are set
+# per group, ``threads`` from ``resources.cpus_per_trial``; ``out`` and ``tuned`` are a
+# single trial's).
+TRIAL_SETTINGS = tuple(f.name for f in dataclasses.fields(TrialConfig)
+                       if f.name not in ("model", "optimizer", "out", "tuned"))
 
 
-# The study sets these per group or per trial; every other optimizer.* setting given on
-# the command line (e.g. optimizer.nesterov=false) reaches every group.
-STUDY_OPTIMIZER_KEYS = ("name", "lr", "wd")
-TRIAL_KEYS = ["data", "schedule", "seed", "device", "threads", "compile", "amp", "ema_horizon",
-              "ema_update_period", "ema_warmup_copy", "precise_bn_images", "allow_resolution",
-              "diverge_factor", "diverge_patience", "keep_weights"]
+def model_overrides(cfg: DictConfig) -> dict:
+    """``model.*`` settings the command line (or a preset) changed: they reach every
+    model of the sweep, and each model so changed is checked again."""
+    return stock_diff(cfg.model, load_model(cfg.model.name))
 
 
 def optimizer_overrides(cfg: DictConfig) -> dict:
-    """The composed ``optimizer.*`` settings that differ from that optimizer's yaml: the
-    command line's (or a preset's) overrides, minus what the study sets."""
-    composed = OmegaConf.to_container(cfg.optimizer, resolve=True)
-    stock = OmegaConf.to_container(load_optimizer(composed["name"]), resolve=True)
-    return {k: v for k, v in composed.items()
-            if k not in STUDY_OPTIMIZER_KEYS and stock.get(k) != v}
+    """``optimizer.*`` settings the command line (or a preset) changed, minus its name:
+    they reach every group (lr and wd are the study's)."""
+    changed = stock_diff(cfg.optimizer, load_optimizer(cfg.optimizer.name))
+    return {k: v for k, v in changed.items() if k not in ("name", "lr", "wd")}
 
 
 def base_config(cfg: DictConfig, model: DictConfig, optimizer: str) -> dict:
     """The trial config every trial of a group shares (lr, wd, epochs, seed set per trial)."""
-    trial = OmegaConf.masked_copy(cfg, [k for k in TRIAL_KEYS if k in cfg])
+    trial = OmegaConf.masked_copy(cfg, list(TRIAL_SETTINGS))
     trial.model = model
-    trial.optimizer = OmegaConf.merge(load_optimizer(optimizer), optimizer_overrides(cfg))
+    trial.optimizer = load_optimizer(optimizer, optimizer_overrides(cfg))
     trial.threads = int(cfg.resources.cpus_per_trial)
     return OmegaConf.to_container(trial, resolve=True)
 
 
+def load_models(cfg: DictConfig) -> list[DictConfig]:
+    """The sweep's models, each with the command line's model overrides, checked against
+    the data they train on (resolution, patch size) before any trial."""
+    overrides = model_overrides(cfg)
+    models = [load_model(name, overrides) for name in cfg.sweep.models]
+    for model in models:
+        size = served_size(cfg, model)
+        check_resolution(model, cfg.data.name, size, allow=bool(cfg.allow_resolution))
+        if model.get("patch_size") and size % model.patch_size:
+            raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
+                            f"the {cfg.data.name} image size {size}")
+    return models
+
+
 def group_configs(cfg: DictConfig) -> dict[str, dict]:
     """Every (model, optimizer) group's resolved trial config, by group name."""
-    out = {}
-    for name in cfg.sweep.models:
-        model = load_model(name)
-        for optimizer in cfg.sweep.optimizers:
-            out[f"{model.name}-{optimizer}"] = base_config(cfg, model, optimizer)
-    return out
+    return {f"{m.name}-{o}": base_config(cfg, m, o)
+            for m in load_models(cfg) for o in cfg.sweep.optimizers}
 
 
 def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[DictConfig],
@@ -236,81 +225,47 @@ def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[Dict
     group = Group(model=model.name, optimizer=optimizer, base=base_config(cfg, model, optimizer),
                   epochs=epochs[0], seed=seeds[0])
     if sweep.study == "lr_wd":
-        group.interval = pair_interval(sweep, models, model, optimizer, data)
+        group.interval = pair_interval(cfg, models, model, optimizer)
     elif sweep.study == "tune":
         explicit = sweep.get("interval") or sweep.search.get(optimizer)
         if explicit is None:
             raise UserError(f"the tune study has no search interval for {optimizer}; pass "
                             f"sweep.interval='{{lr:[lo,hi],wd:[lo,hi]}}'")
-        group.interval = _checked(explicit, f"tune {optimizer}")
+        group.interval = {k: (float(explicit[k][0]), float(explicit[k][1]))
+                          for k in ("lr", "wd")}
     else:
-        found = tuned.require(model, optimizer, data)
+        found = tuned.require(model, optimizer, data, cfg.tuned)
         group.grid = [{"lr": found["lr"], "wd": found["wd"], "epochs": e, "seed": s}
                       for e, s in product(epochs, seeds)]
     return group
 
 
 def served_size(cfg: DictConfig, model: DictConfig) -> int:
-    """The resolution the data serves one model (synthetic data renders at the model's
-    own, through ``${model.image_size}``), resolved as that model's trials will see it."""
+    """The resolution the data serves one model (synthetic, IDX and ImageNet data take
+    the model's own, through ``${model.image_size}``), resolved as its trials see it."""
     both = OmegaConf.create({"data": OmegaConf.to_container(cfg.data, resolve=False),
                              "model": OmegaConf.to_container(model, resolve=True)})
     return int(both.data.image_size)
 
 
-def _load_models(cfg: DictConfig) -> list[DictConfig]:
-    models = [load_model(name) for name in cfg.sweep.models]
-    for model in models:
-        model_spec(model)  # an inconsistent architecture fails here, not in a worker
-        size = served_size(cfg, model)
-        check_resolution(model, cfg.data.name, size, allow=bool(cfg.get("allow_resolution")))
-        if model.get("patch_size") and size % model.patch_size:
-            raise UserError(f"{model.name}'s patch size {model.patch_size} does not divide "
-                            f"the {cfg.data.name} image size {size}")
-    return models
-
-
-def _study_settings(sweep: DictConfig) -> tuple[int, list[int], list[int]]:
-    """(n, epochs, seeds) of a study, checked."""
-    sampled = sweep.study in ("lr_wd", "tune")
-    epochs = _positive_ints(sweep.epochs, "sweep.epochs")
-    if not sampled:
-        seeds = [int(s) for s in sweep.seeds]
-        if not seeds:
-            raise UserError("sweep.seeds must name at least one seed")
-        return 0, epochs, seeds
-    n = int(sweep.n)
-    if n < 1:
-        raise UserError(f"sweep.n must be >= 1, got {n}")
-    if len(epochs) != 1:
-        raise UserError(f"the {sweep.study} study trains at one schedule length; got "
-                        f"sweep.epochs={epochs} (use SWEEP=schedule for several)")
-    if sweep.study == "lr_wd" and sweep.sampler not in SAMPLERS:
-        raise UserError(f"unknown sweep.sampler '{sweep.sampler}'; choose one of: "
-                        f"{', '.join(SAMPLERS)}")
-    return n, epochs, [int(sweep.seed)]
-
-
 def plan_study(cfg: DictConfig, *, starts: list[int] | None = None) -> list[Experiment]:
-    """Every experiment of the sweep, validated; raises UserError before anything runs.
-    ``starts`` are the first sample indices of the lr/wd study's experiments (one more
-    each time a finished sweep was grown); default one experiment from 0."""
+    """Every experiment of the sweep; raises UserError before anything runs. ``starts``
+    are the first sample indices of the lr/wd study's experiments (one more each time a
+    finished sweep was grown); default one experiment from 0."""
     sweep = cfg.sweep
-    if sweep.study not in STUDIES:
-        raise UserError(f"unknown study '{sweep.study}'; choose one of: {', '.join(STUDIES)}")
-    if not list(sweep.models) or not list(sweep.optimizers):
-        raise UserError("sweep.models and sweep.optimizers must each name at least one entry")
-    n, epochs, seeds = _study_settings(sweep)
-    models = _load_models(cfg)
+    sampled = sweep.study in ("lr_wd", "tune")
+    epochs = [int(sweep.epochs)] if sampled else [int(e) for e in sweep.epochs]
+    seeds = [int(sweep.seed)] if sampled else [int(s) for s in sweep.seeds]
+    models = load_models(cfg)
     groups = [_group(cfg, m, o, models, epochs, seeds)
               for m, o in product(models, list(sweep.optimizers))]
     if sweep.study == "tune":
-        return [Experiment(name=g.name, groups=[g], kind="tpe", n=n,
+        return [Experiment(name=g.name, groups=[g], kind="tpe", n=int(sweep.n),
                            sampler_seed=int(sweep.sampler_seed), asha_grace=int(sweep.grace))
                 for g in groups]
-    if sweep.study != "lr_wd":
+    if not sampled:
         return [Experiment(name=sweep.study, groups=groups, kind="grid")]
-    bounds = [*(starts or [0]), n]
+    bounds = [*(starts or [0]), int(sweep.n)]
     return [Experiment(name="lr_wd" if lo == 0 else f"lr_wd+{lo}", groups=groups, kind="paired",
                        samples=range(lo, hi), sampler=str(sweep.sampler),
                        sampler_seed=int(sweep.sampler_seed))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig
 
-from sweep.driver import trialspec
+from sweep.driver import payload
 from sweep.errors import UserError
 
 TRACKERS = {  # name -> (module it needs, pip extra, pinned package)
@@ -74,7 +74,7 @@ def _mlflow_callback(cfg: DictConfig, name: str, folder: Path):
                 run = self.mlflow_util.start_run(
                     tags={**self.tags, "trial_name": str(trial)}, run_name=str(trial))
                 self._trial_runs[trial] = run.info.run_id
-                base, spec = trialspec.decode(trial.config)
+                base, spec = payload.decode(trial.config)
                 params = {"model": base["model"]["name"],
                           "optimizer": base["optimizer"]["name"],
                           "data": base["data"]["name"], **spec}

@@ -14,7 +14,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from sweep.driver import trialspec
+from sweep.driver import payload
 from sweep.engine import checkpoint
 from sweep.engine.distributed import run_parallel
 
@@ -55,8 +55,8 @@ def _handoff(ckpt: Path) -> Path:
 
 def train_trial(config: dict, workers: int = 1) -> None:
     """One trial; ``workers`` > 1 trains it data-parallel (``sweep.engine.distributed``)."""
-    base, values = trialspec.decode(config)
-    cfg = trialspec.trial_config(base, values)
+    base, values = payload.decode(config)
+    cfg = payload.trial_config(base, values)
     node = {"node_id": ray.get_runtime_context().get_node_id()}  # where it ran, for audits
     workdir = Path(tune.get_context().get_trial_dir()) / "work"
     if os.environ.get("VITSTAB_TEST_FAULT") == "corrupt_checkpoint":  # tests only
@@ -68,7 +68,6 @@ def train_trial(config: dict, workers: int = 1) -> None:
         tune.report({**metrics, **node, "final": False},
                     checkpoint=tune.Checkpoint.from_directory(str(_handoff(ckpt))))
 
-    result = run_parallel(cfg, lr=float(values["lr"]), wd=float(values["wd"]),
-                          workdir=workdir, world=workers, on_epoch=on_epoch, log=None)
+    result = run_parallel(cfg, workdir=workdir, world=workers, on_epoch=on_epoch, log=None)
     result.pop("history")
     tune.report(result | node | {"epoch": result["epochs_run"], "final": True})

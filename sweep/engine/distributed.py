@@ -7,7 +7,8 @@ inside a Ray Tune trial, ``tune.report`` runs where Tune expects it). Ranks 1..N
 each exits by itself when rank 0's process goes away. Every rank draws the same
 (seed, epoch)-determined batch and trains its micro-batches r, r + N, ... of it
 (``trainer.micro_batches``), so N workers compute the step one worker accumulating the
-same micro-batches would, and a resumed trial goes on exactly as before.
+same micro-batches would, and a resumed trial goes on exactly as before. The workers
+learn their trial from ``ddp.json`` in the trial's work folder (``WORKER_FILE``).
 """
 
 from __future__ import annotations
@@ -27,34 +28,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import distributed as dist
 
 from sweep.engine.trainer import Log, OnEpoch, resolve_device, run_trial
-from sweep.errors import UserError
 
-SPEC = "ddp.json"
+WORKER_FILE = "ddp.json"  # the trial config and rendezvous a worker starts from
 READY = "ddp.ready"  # ddp.ready.<rank>: a worker imported and is about to join
 STARTUP_S = 600  # how long rank 0 waits for its workers to start
-
-
-def trial_workers(resources: DictConfig | dict | None) -> int:
-    """Workers per trial: ``resources.workers_per_trial``, else a whole number of GPUs
-    above 1 (``gpus_per_trial: 4``); fractions and 1 keep the one-process path."""
-    if not resources:
-        return 1
-    workers = resources.get("workers_per_trial")
-    gpus = float(resources.get("gpus_per_trial") or 0)
-    if workers is None:
-        if gpus <= 1:
-            return 1
-        if gpus != int(gpus):
-            raise UserError(f"resources.gpus_per_trial={gpus}: above 1 it must be a whole "
-                            "number (one data-parallel worker per GPU)")
-        return int(gpus)
-    workers = int(workers)
-    if workers < 1:
-        raise UserError(f"resources.workers_per_trial must be >= 1, got {workers}")
-    if gpus > 1 and gpus != workers:
-        raise UserError(f"resources.workers_per_trial={workers} and gpus_per_trial={gpus} "
-                        "disagree; a data-parallel trial runs one worker per GPU")
-    return workers
 
 
 def _free_port() -> int:
@@ -71,17 +48,17 @@ def _init(rank: int, world: int, port: int, device: str) -> None:
                             rank=rank, world_size=world, timeout=timedelta(minutes=30))
 
 
-def run_parallel(cfg: DictConfig, *, lr: float, wd: float, workdir: Path, world: int,
+def run_parallel(cfg: DictConfig, *, workdir: Path, world: int,
                  on_epoch: OnEpoch | None = None, log: Log = print) -> dict:
     """``run_trial`` over ``world`` workers; this process is rank 0."""
     if world <= 1:
-        return run_trial(cfg, lr=lr, wd=wd, workdir=workdir, on_epoch=on_epoch, log=log)
+        return run_trial(cfg, workdir=workdir, on_epoch=on_epoch, log=log)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    spec = workdir / SPEC
-    spec.write_text(json.dumps({"cfg": OmegaConf.to_container(cfg, resolve=True), "lr": lr,
-                                "wd": wd, "workdir": str(workdir), "world": world,
+    spec = workdir / WORKER_FILE
+    spec.write_text(json.dumps({"cfg": OmegaConf.to_container(cfg, resolve=True),
+                                "workdir": str(workdir), "world": world,
                                 "port": port, "parent": os.getpid()}))
     for old in workdir.glob(f"{READY}.*"):
         old.unlink()
@@ -97,8 +74,8 @@ def run_parallel(cfg: DictConfig, *, lr: float, wd: float, workdir: Path, world:
         _wait_ready(children, workdir)
         _init(0, world, port, cfg.device)
         try:
-            return run_trial(cfg, lr=lr, wd=wd, workdir=workdir, on_epoch=on_epoch, log=log,
-                             rank=0, world=world)
+            return run_trial(cfg, workdir=workdir, on_epoch=on_epoch, log=log, rank=0,
+                             world=world)
         finally:
             dist.destroy_process_group()
     except BaseException:
@@ -148,8 +125,7 @@ def worker_main(spec_path: str, rank: int) -> int:
     (Path(spec["workdir"]) / f"{READY}.{rank}").touch()
     _init(rank, int(spec["world"]), int(spec["port"]), cfg.device)
     try:
-        run_trial(cfg, lr=float(spec["lr"]), wd=float(spec["wd"]),
-                  workdir=Path(spec["workdir"]), log=None, rank=rank,
+        run_trial(cfg, workdir=Path(spec["workdir"]), log=None, rank=rank,
                   world=int(spec["world"]))
     finally:
         dist.destroy_process_group()

@@ -9,27 +9,10 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from sweep.errors import UserError
-
-OPTIMIZERS = ("adamw", "sgd")
-
-
-def check_optimizer(name: str) -> None:
-    if name not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer '{name}'; choose one of: {', '.join(OPTIMIZERS)}")
-
 
 def scaled_lr(lr: float, *, batch_size: int, ref_batch: int) -> float:
     """Paper lrs are quoted at batch 2048 and scale linearly with the batch."""
     return lr * batch_size / ref_batch
-
-
-def check_lr_wd(lr: float, wd: float) -> None:
-    if not (math.isfinite(lr) and lr > 0):
-        raise UserError(f"optimizer.lr must be a positive number, got {lr}; "
-                        "pass e.g. optimizer.lr=1e-3 (the lr at batch 2048)")
-    if not (math.isfinite(wd) and wd >= 0):
-        raise UserError(f"optimizer.wd must be >= 0, got {wd}; pass e.g. optimizer.wd=0.05")
 
 
 EMBEDDINGS = ("pos_embedding", "class_token")
@@ -81,7 +64,6 @@ def build_optimizer(model: nn.Module, *, name: str, lr: float, wd: float,
                     eps: float = 1e-8,
                     momentum: float = 0.9, nesterov: bool = True) -> torch.optim.Optimizer:
     """AdamW or SGD (Nesterov) at the actual, already batch-scaled lr."""
-    check_optimizer(name)
     groups = param_groups(model, wd=wd, **(decay or {}))
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps)

@@ -1,7 +1,8 @@
 """The training loop of one trial, in named steps (pycls's ``setup_model / train_epoch /
 test_epoch / train_model``): ``build`` the pieces, ``restore`` a checkpoint, then per
-epoch ``train_epoch``, ``evaluate`` and ``checkpoint_state``; ``run_trial`` strings them
-together. The caller passes the trial's lr and wd (batch-2048 units) explicitly.
+epoch ``train_epoch``, ``refresh_bn``, ``evaluate`` and ``checkpoint_state``;
+``run_trial`` strings them together. The trial's lr and wd (batch-2048 units) are in its
+config (``optimizer.lr``/``optimizer.wd``), resolved before the engine is called.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from omegaconf import DictConfig, OmegaConf
 from torch import distributed as dist
 
 from sweep.data import Data, build_data, epoch_generator
-from sweep.data.base import STREAM_AUGMENT, STREAM_PRECISE_BN
+from sweep.data.augment import BatchAugment
+from sweep.data.base import STREAM_AUGMENT
 from sweep.engine import checkpoint
-from sweep.engine.augment import BatchAugment
-from sweep.engine.config import first_diff, model_spec
+from sweep.engine.config import architecture, first_diff
+from sweep.engine.evaluate import precise_bn, top1_errors
 from sweep.engine.recipe import (
     build_ema,
     build_optimizer,
     build_scheduler,
-    check_lr_wd,
     ema_alpha,
     scaled_lr,
     update_ema,
@@ -43,12 +44,11 @@ Log = Callable[[str], None] | None
 
 
 def resolve_device(name: str) -> torch.device:
+    """``device`` (auto | cpu | cuda, checked by the schema) on this machine."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA GPU is visible; use device=auto or device=cpu")
-    if name not in ("cpu", "cuda"):
-        raise UserError(f"unknown device '{name}'; use auto, cpu or cuda")
     return torch.device(name)
 
 
@@ -86,7 +86,7 @@ class Trial:
 
 
 @dataclass
-class Progress:
+class TrialProgress:
     """What a checkpoint carries forward: finished epochs and the time already spent."""
 
     history: list[dict] = field(default_factory=list)
@@ -97,19 +97,28 @@ class Progress:
         return len(self.history)
 
 
-def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
+def lr_wd(cfg: DictConfig) -> tuple[float, float]:
+    """The trial's lr and wd (batch-2048 units), from its config: the one place they are
+    read. ``sweep.engine.tuned.resolve`` (a single trial) or the study (a sweep trial)
+    writes them there."""
+    lr, wd = cfg.optimizer.lr, cfg.optimizer.wd
+    if lr is None or wd is None:
+        raise UserError("optimizer.lr and optimizer.wd must be set for a trial; pass "
+                        "optimizer.lr=... optimizer.wd=... or tuned=<study folder>")
+    return float(lr), float(wd)
+
+
+def build(cfg: DictConfig) -> Trial:
     """Data, model, EMA, optimizer and schedule of one trial, seeded from ``cfg.seed``."""
-    check_lr_wd(lr, wd)
+    lr, wd = lr_wd(cfg)
     epochs = int(cfg.schedule.epochs)
-    if epochs < 1:
-        raise UserError(f"schedule.epochs must be >= 1, got {epochs}")
     device = resolve_device(cfg.device)
     torch.set_num_threads(int(cfg.threads))
     check_resolution(cfg.model, cfg.data.name, int(cfg.data.image_size),  # before any data
                      allow=bool(cfg.get("allow_resolution", False)))
     data = build_data(cfg.data, seed=int(cfg.data.seed))
     batch_size, seed, opt = int(cfg.data.batch_size), int(cfg.seed), cfg.optimizer
-    spec = model_spec(cfg.model)
+    spec = architecture(cfg.model)
     arch = model_class(spec)
     torch.manual_seed(seed)
     model = arch(spec, image_size=data.image_size, num_classes=data.num_classes).to(device)
@@ -130,11 +139,7 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
     scheduler = build_scheduler(optimizer, total_steps=total_steps, warmup_steps=warmup,
                                 warmup_factor=float(cfg.schedule.warmup_factor),
                                 min_lr=float(cfg.schedule.min_lr))
-    period = int(cfg.ema_update_period)
-    patience = int(cfg.diverge_patience)
-    if period < 1 or patience < 1:
-        raise UserError(f"ema_update_period and diverge_patience must be >= 1, got {period} "
-                        f"and {patience}")
+    period, patience = int(cfg.ema_update_period), int(cfg.diverge_patience)
     cx = arch.complexity(spec, image_size=data.image_size, num_classes=data.num_classes)
     identity = {
         "model": cfg.model.name, "size": cfg.model.size, "stem": spec.stem,
@@ -147,7 +152,7 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
         ema=build_ema(model),
         optimizer=optimizer, scheduler=scheduler,
         aug=BatchAugment.from_config(cfg.data, num_classes=data.num_classes, device=device),
-        device=device, amp=device.type == "cuda" and cfg.amp in ("auto", True, "bf16"),
+        device=device, amp=device.type == "cuda" and cfg.amp != "off",
         channels_last=channels_last, seed=seed, epochs=epochs, batch_size=batch_size,
         eval_batch_size=int(cfg.data.eval_batch_size),
         max_loss=float(cfg.diverge_factor) * math.log(data.num_classes), identity=identity,
@@ -160,28 +165,28 @@ def build(cfg: DictConfig, *, lr: float, wd: float) -> Trial:
 
 def check_resolution(model: DictConfig, data: str, image_size: int, *, allow: bool) -> None:
     """Unless ``allow`` (``allow_resolution=true``), a model trains only at its design
-    resolution, and a paper model only on real images (the synthetic set renders at any
-    size, so a 224-px paper model would otherwise train on it silently)."""
+    resolution, and a paper model only on ImageNet (the synthetic and IDX sets render at
+    the model's size, so a 224-px paper model would otherwise train on them silently)."""
     if allow:
         return
     design = int(model.image_size)
     if image_size != design:
         raise UserError(f"{model.name} is designed for {design} px but {data} serves "
                         f"{image_size} px; pass allow_resolution=true to train it anyway")
-    if data == "synthetic" and model.get("preset") == "paper":
+    if data != "imagenet" and model.get("preset") == "paper":
         raise UserError(f"{model.name} is a paper model, for ImageNet: pass data=imagenet "
-                        "data.root=..., or allow_resolution=true to train it on synthetic "
+                        f"data.root=..., or allow_resolution=true to train it on {data} "
                         "images")
 
 
-def restore(trial: Trial, state: dict) -> Progress:
+def restore(trial: Trial, state: dict) -> TrialProgress:
     """Put a mid-run checkpoint's weights, optimizer, schedule and RNGs back."""
     trial.model.load_state_dict(state["model"])
     trial.ema.load_state_dict(state["ema"])
     trial.optimizer.load_state_dict(state["optimizer"])
     trial.scheduler.load_state_dict(state["scheduler"])
     checkpoint.set_rng_states(state["rng"])
-    return Progress(history=state["history"], elapsed_s=state["elapsed_s"])
+    return TrialProgress(history=state["history"], elapsed_s=state["elapsed_s"])
 
 
 def micro_batches(batch: int, micro: int | None, *, rank: int = 0,
@@ -282,89 +287,6 @@ def train_epoch(trial: Trial, epoch: int) -> dict | None:
             "images_per_s": seen / max(time.perf_counter() - t0, 1e-9)}
 
 
-@torch.no_grad()
-def top1_errors(models: list[torch.nn.Module], batches, *, aug: BatchAugment,
-                device: torch.device, amp: bool, channels_last: bool) -> list[float]:
-    """Top-1 error (%) of each model, in one pass over the test set: decoding ImageNet's
-    validation images once per epoch, not once per model."""
-    for m in models:
-        m.eval()
-    wrong, total = [0] * len(models), 0
-    for x, y in batches:
-        x = aug.eval(x.to(device, non_blocking=True))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            for i, m in enumerate(models):
-                wrong[i] += (m(x).argmax(dim=1).cpu() != y).sum().item()
-        total += y.numel()
-    for m in models:
-        m.train()
-    return [100.0 * w / max(1, total) for w in wrong]
-
-
-def _batchnorms(model: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-
-
-class _StopForward(Exception):
-    pass
-
-
-def _forward_to_last_bn(model: torch.nn.Module, x: torch.Tensor) -> None:
-    """Run the model only as far as its last BatchNorm (a ViT_C's stem): the layers
-    after it cannot change any BN statistic."""
-    def stop(*_):
-        raise _StopForward
-
-    handle = _batchnorms(model)[-1].register_forward_hook(stop)
-    try:
-        model(x)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-
-
-@torch.no_grad()
-def precise_bn(trial: Trial, epoch: int) -> None:
-    """pycls's precise BN statistics (``BN.USE_PRECISE_STATS``): replace the running
-    mean and variance of every BatchNorm of the model and of its EMA by their average
-    over ``precise_bn_images`` training images (full batches, train-time augmentation
-    without mixing). The images come from the (seed, epoch) stream STREAM_PRECISE_BN, so
-    a resumed trial recomputes exactly what an uninterrupted one did. A model without
-    BatchNorm (ViT_P) is left alone."""
-    models = [m for m in (trial.model, trial.ema.module) if _batchnorms(m)]
-    steps = min(trial.precise_bn_images // trial.batch_size,
-                trial.data.steps_per_epoch(trial.batch_size))
-    if not models or steps < 1:
-        return
-    gen = epoch_generator(trial.seed, epoch, STREAM_PRECISE_BN, device=trial.device)
-    saved = {}
-    for m in models:
-        m.train()
-        for bn in _batchnorms(m):
-            saved[bn] = bn.momentum
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average: pycls's mean over batches
-    order_seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device).item())
-    batches = trial.data.train_batches(epoch=epoch, seed=order_seed, batch_size=trial.batch_size)
-    for i, (x, _) in enumerate(batches):
-        if i == steps:
-            break
-        x = trial.aug.train_images(x.to(trial.device, non_blocking=True), generator=gen)
-        if trial.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(trial.device.type, dtype=torch.bfloat16, enabled=trial.amp):
-            for m in models:
-                _forward_to_last_bn(m, x)
-    close = getattr(batches, "close", None)
-    if close is not None:
-        close()
-    for bn, momentum in saved.items():
-        bn.momentum = momentum
-
-
 def evaluate(trial: Trial) -> tuple[float, float]:
     """Top-1 error (%) of the model and of its EMA."""
     error, ema_error = top1_errors(
@@ -373,7 +295,14 @@ def evaluate(trial: Trial) -> tuple[float, float]:
     return error, ema_error
 
 
-def result(trial: Trial, progress: Progress, *, diverged: bool) -> dict:
+def refresh_bn(trial: Trial, epoch: int) -> None:
+    """Precise BN statistics of the model and its EMA for this epoch."""
+    precise_bn([trial.model, trial.ema.module], trial.data, trial.aug, seed=trial.seed,
+               epoch=epoch, images=trial.precise_bn_images, batch_size=trial.batch_size,
+               device=trial.device, amp=trial.amp, channels_last=trial.channels_last)
+
+
+def result(trial: Trial, progress: TrialProgress, *, diverged: bool) -> dict:
     """The trial's outcome: ``best_error`` is the best EMA error over the completed epochs
     (pycls's sweep metric), ``error``/``ema_error`` those of the last completed epoch,
     also for a diverged run; chance error only where no epoch completed."""
@@ -388,7 +317,7 @@ def result(trial: Trial, progress: Progress, *, diverged: bool) -> dict:
             "history": history}
 
 
-def checkpoint_state(trial: Trial, progress: Progress, *, final: dict | None,
+def checkpoint_state(trial: Trial, progress: TrialProgress, *, final: dict | None,
                      keep_weights: bool) -> dict:
     """What goes to disk after an epoch. A finished sweep trial keeps only its result
     (``keep_weights=False``): hundreds of paper-size trials would otherwise leave
@@ -409,25 +338,24 @@ def _log_epoch(log: Log, epoch: int, epochs: int, row: dict) -> None:
             f"{row['images_per_s']:.0f} img/s")
 
 
-def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
-              on_epoch: OnEpoch | None = None, log: Log = print, rank: int = 0,
-              world: int = 1) -> dict:
-    """Train one configuration at (lr, wd), checkpointing every epoch into ``workdir``; a
+def run_trial(cfg: DictConfig, *, workdir: Path, on_epoch: OnEpoch | None = None,
+              log: Log = print, rank: int = 0, world: int = 1) -> dict:
+    """Train one configuration, checkpointing every epoch into ``workdir``; a
     checkpoint already there is resumed. Returns the result (errors in percent). With
     ``world`` > 1 this is worker ``rank`` of a data-parallel trial (a process group is
     initialized; ``sweep.engine.distributed`` starts them): only rank 0 writes, logs and
     reports."""
     started = time.perf_counter()
-    trial = build(cfg, lr=lr, wd=wd)
+    trial = build(cfg)
     if world > 1:
         distribute(trial, rank=rank, world=world)
     if rank != 0:
         on_epoch, log = None, None
     ckpt_path = Path(workdir) / checkpoint.CHECKPOINT
-    trial.config = trial_identity_config(cfg, lr=lr, wd=wd)
+    trial.config = trial_identity_config(cfg)
     state = checkpoint.load(ckpt_path)
     check_same_config(state, trial.config, ckpt_path)
-    progress = Progress()
+    progress = TrialProgress()
     if state is not None:
         if state.get("result") is not None:
             return state["result"]
@@ -446,7 +374,7 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
                 checkpoint.save(ckpt_path, {"result": final, "config": trial.config})
             return final
         sync_buffers(trial)
-        precise_bn(trial, epoch)
+        refresh_bn(trial, epoch)
         error, ema_error = evaluate(trial)
         progress.elapsed_s = spent + time.perf_counter() - started
         row = {"epoch": epoch + 1, **stats, "error": error, "ema_error": ema_error,
@@ -468,16 +396,13 @@ def run_trial(cfg: DictConfig, *, lr: float, wd: float, workdir: Path,
 
 
 # Keys that do not change a trial's numbers: where it writes, how many threads, what it
-# keeps on disk, and the sweep driver's own settings.
-NOT_IDENTITY = ("out", "threads", "keep_weights", "results", "dry_run", "sweep", "cluster",
-                "ray", "resources", "samples", "analyze", "preset")
+# keeps on disk, where its lr/wd came from (the values themselves are in optimizer).
+NOT_IDENTITY = ("out", "threads", "keep_weights", "tuned")
 
 
-def trial_identity_config(cfg: DictConfig, *, lr: float, wd: float) -> dict:
-    """The resolved config that decides a trial's result, with its actual lr and wd."""
-    out = {k: v for k, v in config_dict(cfg).items() if k not in NOT_IDENTITY}
-    out["optimizer"] = {**out["optimizer"], "lr": float(lr), "wd": float(wd)}
-    return out
+def trial_identity_config(cfg: DictConfig) -> dict:
+    """The resolved config that decides a trial's result (its lr and wd included)."""
+    return {k: v for k, v in config_dict(cfg).items() if k not in NOT_IDENTITY}
 
 
 def check_same_config(state: dict | None, config: dict, path: Path) -> None:

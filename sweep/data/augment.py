@@ -23,7 +23,6 @@ from sweep.errors import UserError
 
 AUGMENT_KEYS = ("crop_padding", "flip", "autoaugment", "autoaugment_policy", "lighting",
                 "mixup", "cutmix", "mixup_switch_prob", "mix_prob", "label_smoothing")
-POLICIES = ("v0", "imagenet", "cifar10", "svhn")
 
 # pycls's AutoAugment "policy_v0" (pycls/datasets/augment.py AUTOAUG_POLICY, timm's "v0"):
 # (op, probability, magnitude in [0, 1]) per operation, two operations per sub-policy.
@@ -120,29 +119,6 @@ class BatchAugment:
                  std: Sequence[float], crop_padding: int, flip: bool, autoaugment: bool,
                  autoaugment_policy: str, lighting: float, mixup: float, cutmix: float,
                  mixup_switch_prob: float, mix_prob: float, label_smoothing: float) -> None:
-        if num_classes < 2:
-            raise UserError(f"num_classes must be >= 2, got {num_classes}")
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise UserError(f"mean and std need 3 values each with std > 0, got {mean}, {std}")
-        if isinstance(crop_padding, bool) or not isinstance(crop_padding, int) \
-                or not 0 <= crop_padding < image_size:
-            raise UserError(f"data.augment.crop_padding must be an integer in 0..{image_size - 1}"
-                            f", got {crop_padding!r}")
-        for key, value in (("flip", flip), ("autoaugment", autoaugment)):
-            if not isinstance(value, bool):
-                raise UserError(f"data.augment.{key} must be true or false, got {value!r}")
-        if autoaugment_policy not in POLICIES:
-            raise UserError(f"data.augment.autoaugment_policy must be one of "
-                            f"{', '.join(POLICIES)}, got {autoaugment_policy!r}")
-        for key, value, hi in (("lighting", lighting, math.inf),
-                               ("mixup", mixup, math.inf), ("cutmix", cutmix, math.inf),
-                               ("mixup_switch_prob", mixup_switch_prob, 1.0),
-                               ("mix_prob", mix_prob, 1.0),
-                               ("label_smoothing", label_smoothing, 0.999)):
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not 0 <= value <= hi:
-                raise UserError(f"data.augment.{key} must be a number in [0, {hi:g}], "
-                                f"got {value!r}")
         self.num_classes, self.image_size = num_classes, image_size
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
@@ -165,10 +141,11 @@ class BatchAugment:
                     std: Sequence[float] | None = None,
                     device: torch.device | str | None = None) -> BatchAugment:
         """From ``cfg.data`` (image_size, mean and std are then read from it unless given)
-        or from ``cfg.data.augment`` plus explicit image_size, mean and std. ``device``
-        only pre-places the normalisation constants there."""
+        or from ``cfg.data.augment`` plus explicit image_size, mean and std; the settings
+        are checked by their schema. ``device`` only pre-places the normalisation
+        constants there."""
         from sweep.data import to_dict
-        from sweep.data.base import check_keys
+        from sweep.engine.schema import AugmentConfig, typed
 
         c = to_dict(cfg)
         if "augment" in c:
@@ -179,9 +156,12 @@ class BatchAugment:
         if image_size is None or mean is None or std is None:
             raise TypeError("from_config(cfg.data.augment, ...) needs image_size, mean and std; "
                             "or pass cfg.data itself")
-        check_keys(c, set(AUGMENT_KEYS), "data.augment")
+        settings = typed(AugmentConfig, c, "data.augment")
+        if settings.crop_padding >= image_size:
+            raise UserError(f"data.augment.crop_padding {settings.crop_padding} must be below "
+                            f"the image size {image_size}")
         aug = cls(num_classes=num_classes, image_size=int(image_size), mean=list(mean),
-                  std=list(std), **{k: c[k] for k in AUGMENT_KEYS})
+                  std=list(std), **{k: settings[k] for k in AUGMENT_KEYS})
         if device is not None:
             aug._constants(torch.device(device))
         return aug
