@@ -62,35 +62,77 @@ def _wait_for(cond, proc: subprocess.Popen, timeout: float = 300) -> None:
 
 # --- bad input -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("cluster=ray", "cluster=ray needs ray.address"),
-    ("sweep.n=nan", "sweep.n must be >= 1"),
-    ("sweep.n=abc", "sweep.n must be >= 1"),
-    ("sweep.interval={lr:[1e-3],wd:[0.01,1]}", "sweep.interval lr must be two numbers"),
-    ("sweep.interval={lr:[1e-3,1e-2]}", "sweep.interval wd must be two numbers"),
-    ("sweep.interval={lr:[1e-3,1e-2],wd:abc}", "sweep.interval wd must be two numbers"),
-    ("threads=0", "threads must be >= 1"),
-    ("threads=-2", "threads must be >= 1"),
-    ("seed=-1", "seed must be >= 0"),
+BAD_INPUT = [  # (override, the line's words): each fails the same way with dry_run=true
+    ("cluster=ray", "ray.address is not set"),
+    ("data.micro_batch=48", "data.micro_batch 48 does not divide data.batch_size 64"),
+    ("resources.workers_per_trial=3 data.micro_batch=32",
+     "does not split over the trial's 3 workers"),
+    ("device=tpu", "device must be one of auto, cpu, cuda, got 'tpu'"),
+    ("ema_update_period=0", "ema_update_period must be >= 1, got 0"),
+    ("resources.cpus_per_trial=0", "resources.cpus_per_trial must be >= 1, got 0"),
+    ("resources.max_concurrent=0", "resources.max_concurrent must be >= 1, got 0"),
+    ("sweep.seed=1.5", "sweep.seed: Value '1.5' of type 'float' could not be converted"),
+    ("sweep.sampler_seed=abc", "sweep.sampler_seed: Value 'abc'"),
+    ("+model.widht=3", "unknown key model.widht"),
+    ("model.width=512", "conv stem ends at width 64, not the model width 512"),
+    ("optimizer.lr=0.1", "optimizer.lr= does not apply to a sweep"),
+    ("threads=3", "threads= does not apply to a sweep: a sweep trial's threads are resources"),
+    ("model=vitp_tiny", "model= does not apply to a sweep: the sweep's models are sweep.models"),
+    ("sweep.name=../../x", "sweep.name='../../x' is not a name"),
+    ("sweep.models=[vitc_tiny,vitc_tiny]", "sweep.models names vitc_tiny more than once"),
+    ("sweep.n=1000000000", "sweep.n=1000000000 would plan 1,000,000,000 trials"),
+    ("sweep.n=nan", "sweep.n: Value 'nan'"),
+    ("sweep.n=abc", "sweep.n: Value 'abc'"),
+    ("sweep.interval={lr:[1e-3],wd:[0.01,1]}", "sweep.interval.lr must be two numbers"),
+    ("sweep.interval={lr:[1e-3,1e-2]}", "sweep.interval.wd must be two numbers"),
+    ("sweep.interval={lr:[1e-3,1e-2],wd:abc}", "sweep.interval.wd must be two numbers"),
+    ("threads=0", "threads= does not apply to a sweep"),
+    ("seed=-1", "seed must be >= 0, got -1"),
     ("results=/proc/x", "results=/proc/x is not writable"),
     ("results=FILE", "is a file, not a folder"),
     ("+sweep.nn=3", "unknown key sweep.nn"),
     ("+nonsense=3", "unknown key nonsense"),
-    ("diverge_factor=0", "diverge_factor must be a positive"),
-    ("ema_horizon=-1", "ema_horizon must be a non-negative"),
-])
-def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, override, message):
+    ("diverge_factor=0", "diverge_factor must be > 0, got 0"),
+    ("ema_horizon=-1", "ema_horizon must be >= 0, got -1"),
+    ("gpu.utilization=2", "gpu.utilization must be > 0 and <= 1, got 2"),
+    ("resources.gpus_per_trial=1.5", "above 1 it must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "real-run"])
+@pytest.mark.parametrize(("override", "message"), BAD_INPUT)
+def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, capsys, override, message,
+                                                        dry):
+    """In the process (no Ray starts: every case fails before); the dry run and the real
+    run refuse with the same line."""
+    from sweep.run import main
+
     if override == "results=FILE":
         (tmp_path / "file").write_text("x")
         override = f"results={tmp_path / 'file'}"
     small = SMALL[:-1] if override.startswith("sweep.interval") else SMALL
-    args = [*TINY, f"results={tmp_path / 'out'}", *small, override]
+    args = [*TINY, f"results={tmp_path / 'out'}", *small, *override.split(),
+            f"dry_run={str(dry).lower()}"]
     before = sorted(tmp_path.rglob("*"))
-    proc = _run("sweep.run", args, timeout=60)
-    assert proc.returncode != 0
-    assert message in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    status = main(args)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1, err
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_bad_input_from_the_command_line_has_no_traceback(tmp_path):
+    proc = _run("sweep.run", [*TINY, f"results={tmp_path}", *SMALL, "device=tpu"], timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: device must be one of auto, cpu, cuda, got 'tpu'"]
+
+
+def test_cluster_ray_composes_and_plans(tmp_path):
+    proc = _run("sweep.run", [*SMALL, f"results={tmp_path}", "cluster=ray",
+                              "ray.address=10.0.0.1:6379", "dry_run=true", "sweep.n=2"])
+    assert proc.returncode == 0, proc.stderr
+    assert "2 trials" in proc.stdout and "1 GPU" in proc.stdout
 
 
 def test_single_model_name_is_a_one_element_list(cli, tmp_path):

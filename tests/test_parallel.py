@@ -20,7 +20,8 @@ from conftest import ROOT, kill_tree
 from sweep.driver import payload
 from sweep.engine import checkpoint
 from sweep.engine.config import compose
-from sweep.engine.distributed import run_parallel, trial_workers
+from sweep.engine.distributed import run_parallel
+from sweep.engine.schema import ResourcesConfig, trial_workers, typed
 from sweep.engine.trainer import build, micro_batches, run_trial, train_epoch
 from sweep.errors import UserError
 
@@ -61,8 +62,10 @@ def test_trial_workers():
     assert trial_workers({"gpus_per_trial": 1}) == 1
     assert trial_workers({"gpus_per_trial": 4}) == 4
     assert trial_workers({"gpus_per_trial": 0, "workers_per_trial": 2}) == 2
-    with pytest.raises(UserError):
-        trial_workers({"gpus_per_trial": 1.5})
+    with pytest.raises(UserError, match="above 1 it must be a whole number"):
+        typed(ResourcesConfig, {"gpus_per_trial": 1.5}, "resources")
+    with pytest.raises(UserError, match="disagree"):
+        typed(ResourcesConfig, {"gpus_per_trial": 4, "workers_per_trial": 2}, "resources")
 
 
 SMALL = ["model=vitp_tiny", "optimizer.lr=0.02", "optimizer.wd=0.05", "data.train_size=256",

@@ -48,7 +48,10 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
     assert ((trials.best_error >= 0) & (trials.best_error <= 100)).all()
     # The sampled batch-2048 lr/wd, inside the interval (not an epoch's decayed lr).
     assert trials.lr.between(1e-3, 1e-1).all() and trials.wd.between(0.01, 0.5).all()
-    assert curves.lr.min() == 0.0  # the cosine ends at 0
+    # The cosine ends at min_lr 0.005 of the trial's (batch-64) lr after its last step.
+    last = curves.sort_values("epoch").groupby("trial_id").lr.last()
+    scaled = trials.set_index("trial_id").lr * 64 / 2048
+    assert last.to_numpy() == pytest.approx(0.005 * scaled.loc[last.index].to_numpy())
     assert len(curves) == 4 * 2 and set(curves.epoch) == {1, 2}
     for tid, rows in curves.groupby("trial_id"):
         best = trials.set_index("trial_id").loc[tid, "best_error"]
@@ -70,7 +73,7 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
                                          "sweep.optimizers=[adamw]", "sweep.n=2",
                                          "schedule.epochs=3", "sweep.name=e2e", INTERVAL),
                 check=False)
-    assert clash.returncode != 0 and "schedule.epochs: 2 -> 3" in clash.stderr
+    assert clash.returncode != 0 and "sweep.epochs: 2 -> 3" in clash.stderr
     assert (folder / "trials.csv").read_bytes() == before
     # Growing n adds samples 2..3 and retrains nothing.
     cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",

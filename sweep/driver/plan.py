@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweep.driver import payload
 from sweep.driver.studies import Experiment
 from sweep.engine.config import architecture
 from sweep.errors import UserError
@@ -36,8 +37,8 @@ def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> Non
     print(f"{'group':<24} {'sample':>6} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} "
           f"{'PMAC':>9}")
     for experiment in experiments:
-        for group, spec in experiment.fixed_trials():
-            t = spec["trial"]
+        for group, trial in experiment.fixed_trials():
+            _, t = payload.decode(trial)
             arch = architecture(OmegaConf.create(group.base["model"]))
             gf = model_class(arch).complexity(arch, image_size=group.base["data"]["image_size"],
                                               num_classes=cfg.data.num_classes).flops / 1e9

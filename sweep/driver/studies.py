@@ -147,14 +147,16 @@ class Experiment:
 
 def pair_interval(cfg: DictConfig, models: list[DictConfig], model: DictConfig,
                   optimizer: str) -> Interval:
-    """The lr/wd interval of one group: ``sweep.interval``, else the model's own (the
-    paper's Table 4 ranges, shared by ViT_P and ViT_C), else ``sweep.scale`` × the
+    """The lr/wd interval of one group: ``sweep.interval``, else the study's for this
+    optimizer (``sweep.search``), else the model's own (the paper's Table 4 ranges, shared
+    by ViT_P and ViT_C), else ``sweep.scale`` × the
     geometric mean of the tuned values of every model of its size in the sweep, so the
     twins of a pair share one interval and are sampled at identical (lr, wd)."""
     sweep, data = cfg.sweep, cfg.data.name
     explicit = sweep.get("interval")
     if explicit is None:
-        explicit = model.get("interval", {}).get(optimizer)
+        explicit = (sweep.search or {}).get(optimizer) or \
+            model.get("interval", {}).get(optimizer)
     if explicit is not None:
         return {k: (float(explicit[k][0]), float(explicit[k][1])) for k in ("lr", "wd")}
     found = [tuned.lookup(m, optimizer, data, cfg.tuned) for m in models
@@ -227,7 +229,7 @@ def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[Dict
     if sweep.study == "lr_wd":
         group.interval = pair_interval(cfg, models, model, optimizer)
     elif sweep.study == "tune":
-        explicit = sweep.get("interval") or sweep.search.get(optimizer)
+        explicit = sweep.get("interval") or (sweep.search or {}).get(optimizer)
         if explicit is None:
             raise UserError(f"the tune study has no search interval for {optimizer}; pass "
                             f"sweep.interval='{{lr:[lo,hi],wd:[lo,hi]}}'")
@@ -235,8 +237,9 @@ def _group(cfg: DictConfig, model: DictConfig, optimizer: str, models: list[Dict
                           for k in ("lr", "wd")}
     else:
         found = tuned.require(model, optimizer, data, cfg.tuned)
+        seeds_at = {int(k): list(v) for k, v in (sweep.seeds_at or {}).items()}
         group.grid = [{"lr": found["lr"], "wd": found["wd"], "epochs": e, "seed": s}
-                      for e, s in product(epochs, seeds)]
+                      for e in epochs for s in seeds_at.get(e, seeds)]
     return group
 
 

@@ -72,7 +72,7 @@ def check_value(path: str, value: Any, limits: dict) -> None:
         raise UserError(f"{path} must be {_limit_text(limits)}, got {value!r}")
 
 
-def _read(node: DictConfig, key: str, path: str) -> Any:
+def _read(node: DictConfig, key: Any, path: str) -> Any:
     try:
         return node[key]
     except OmegaConfBaseException as e:
@@ -95,7 +95,7 @@ def validate(node: Any, path: str = "") -> None:
         raise UserError(f"unknown key {where}; known: {', '.join(limits)}")
     for key in node:
         where = f"{path}.{key}" if path else str(key)
-        value = _read(node, str(key), where)
+        value = _read(node, key, where)
         check_value(where, value, dict(limits.get(str(key), {})))
         validate(value, where)
     rules = getattr(kind, "rules", None)
@@ -498,7 +498,7 @@ class StudyConfig:
 class SampledStudy(StudyConfig):
     """The lr/wd and tune studies: n (lr, wd) draws per (model, optimizer)."""
 
-    n: int = spec(ge=1, le=MAX_SAMPLES)
+    n: int = spec(ge=1)  # at most MAX_SAMPLES (see rules)
     epochs: int = spec(ge=1)
     seed: int = spec(0, ge=0)
     sampler_seed: int = spec(0, ge=0)
@@ -506,12 +506,25 @@ class SampledStudy(StudyConfig):
     # ``rules``: Hydra cannot override an empty optional structured field from the
     # command line).
     interval: Any = None
+    # One interval per optimizer, e.g. {adamw: {lr: [...], wd: [...]}, sgd: {...}}: in the
+    # lr/wd study it replaces the models' own (the tune study's search space).
+    # (Mappings typed in ``rules``, like ``interval``, and null when empty: the command
+    # line can then set them.)
+    search: Any = None
 
     @staticmethod
     def rules(node: DictConfig, path: str) -> None:
         StudyConfig.rules(node, path)
+        if node.n > MAX_SAMPLES:
+            trials = node.n * len(node.models) * len(node.optimizers)
+            raise UserError(f"{path}.n={node.n} would plan {trials:,} trials "
+                            f"({len(node.models)} models x {len(node.optimizers)} optimizers); "
+                            f"the most is {MAX_SAMPLES} samples per model and optimizer")
         if node.interval is not None:
             interval_rules(node.interval, f"{path}.interval")
+        for name, interval in (node.search or {}).items():
+            check_value(f"{path}.search", str(name), {"choices": OPTIMIZERS})
+            interval_rules(interval, f"{path}.search.{name}")
 
 
 @dataclass
@@ -529,7 +542,6 @@ class LrWdStudy(SampledStudy):
 @dataclass
 class TuneStudy(SampledStudy):
     grace: int = spec(2, ge=1)  # ASHA: epochs every trial gets before it can be stopped
-    search: dict[str, Interval] = field(default_factory=dict)  # per optimizer
 
 
 @dataclass
@@ -538,12 +550,21 @@ class GridStudy(StudyConfig):
 
     epochs: list[int] = spec(factory=list, each=True, ge=1)
     seeds: list[int] = spec(factory=lambda: [0], each=True, ge=0)
+    # Other seeds at some lengths, e.g. {5: [0, 1, 2], 40: [0, 1, 2]}: seed spreads at the
+    # ends of a schedule study without paying for them in between.
+    seeds_at: Any = None  # typed in rules (see SampledStudy.search)
 
     @staticmethod
     def rules(node: DictConfig, path: str) -> None:
         StudyConfig.rules(node, path)
         unique(f"{path}.epochs", node.epochs)
         unique(f"{path}.seeds", node.seeds)
+        for length, seeds in (node.seeds_at or {}).items():
+            check_value(f"{path}.seeds_at", int(length), {"choices": list(node.epochs)})
+            if not isinstance(seeds, ListConfig):
+                raise UserError(f"{path}.seeds_at.{length} must be a list of seeds")
+            unique(f"{path}.seeds_at.{length}", seeds)
+            check_value(f"{path}.seeds_at.{length}", seeds, {"each": True, "ge": 0})
 
 
 @dataclass
@@ -622,7 +643,7 @@ class RunConfig(TrialConfig):
     sweep: Any = MISSING
     results: str = MISSING
     dry_run: bool = MISSING
-    samples: int = spec(ge=1, le=MAX_SAMPLES)
+    samples: int = spec(ge=1)
     analyze: bool = MISSING
     logger: Any = MISSING  # a tracker name or a list of them (sweep.driver.trackers)
     mlflow: MlflowConfig = MISSING
