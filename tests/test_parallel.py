@@ -26,11 +26,12 @@ from sweep.engine.trainer import build, micro_batches, run_trial, train_epoch
 from sweep.errors import UserError
 
 ONE_STEP = ["model=vitp_tiny", "data.train_size=64", "data.test_size=32",
-            "data.batch_size=64", "schedule.epochs=1", "threads=1"]
+            "data.batch_size=64", "schedule.epochs=1", "threads=1", "optimizer.lr=0.02",
+            "optimizer.wd=0.05"]
 
 
 def _one_step_params(*extra: str) -> dict[str, torch.Tensor]:
-    trial = build(compose("train", [*ONE_STEP, *extra]), lr=0.02, wd=0.05)
+    trial = build(compose("train", [*ONE_STEP, *extra]))
     assert train_epoch(trial, 0) is not None  # 64 images, batch 64: one optimizer step
     return {k: v.detach().clone() for k, v in trial.model.state_dict().items()}
 
@@ -38,7 +39,7 @@ def _one_step_params(*extra: str) -> dict[str, torch.Tensor]:
 def test_accumulated_micro_batches_equal_the_full_batch_step():
     full = _one_step_params()
     accumulated = _one_step_params("data.micro_batch=16")  # 4 micro-batches
-    start = build(compose("train", ONE_STEP), lr=0.02, wd=0.05).model.state_dict()
+    start = build(compose("train", ONE_STEP)).model.state_dict()
     moved = 0
     for k, v in full.items():
         torch.testing.assert_close(accumulated[k], v, rtol=1e-5, atol=1e-6)
@@ -103,8 +104,8 @@ def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
     row = trials.iloc[0]
     cfg = compose("train", ["model=vitp_tiny", "data.train_size=256", "data.test_size=64",
                             "data.batch_size=64", "data.micro_batch=32", "schedule.epochs=1",
-                            "threads=1", f"optimizer.lr={row.lr!r}",
-                            f"optimizer.wd={row.wd!r}"])
+                            "threads=1", f"optimizer.lr={float(row.lr)!r}",
+                            f"optimizer.wd={float(row.wd)!r}"])
     one = run_trial(cfg, workdir=tmp_path / "one", log=None)
     assert row.ema_error == pytest.approx(one["ema_error"])
     assert row.error == pytest.approx(one["error"])
