@@ -12,8 +12,8 @@ malloc (``settled_malloc``) as a trial's own allocations settle it.
    ``nn.TransformerEncoder`` (norm_first, GELU, dropout 0; the same stem, class token,
    position embedding and head), one AdamW step at batch 128 (fwd + bwd + step), at 1
    thread (how study trials run) for all four models and at 2 threads for one of each
-   pair; at 1 thread also against the project's attention as it was at b8c629c
-   (``Before``: q, k, v indexed out of a permuted view); and each model's
+   pair; at 1 thread also against the project's ViT before its last block computed
+   the class token alone (``Before``: every token through every block); and each model's
    fraction of the fp32 GEMM rate (a 1024³ matmul timed in the same rounds; flops:
    3 × forward multiply-adds × 2 from ``complexity()``).
 2. ``torch.compile`` (inductor) of the model against eager (vitp_mini unless
@@ -52,9 +52,8 @@ from sweep.data import epoch_generator
 from sweep.data.base import STREAM_AUGMENT
 from sweep.engine.config import architecture, compose, load_model
 from sweep.engine.recipe import update_ema
-from sweep.engine.trainer import Trial, build, evaluate, forward_backward, precise_bn, train_epoch
+from sweep.engine.trainer import Trial, build, evaluate, forward_backward, refresh_bn, train_epoch
 from sweep.models import ViT
-from sweep.models.vit import SelfAttention
 
 PAIRS = {"tiny": ("vitp_tiny", "vitc_tiny"), "mini": ("vitp_mini", "vitc_mini")}
 BATCH = 128
@@ -143,22 +142,20 @@ class PlainViT(nn.Module):
         return self.head(self.norm(self.encoder(x + self.pos_embedding))[:, 0])
 
 
-class BeforeAttention(SelfAttention):
-    """The project's attention at b8c629c: q, k, v indexed out of a permuted view of the
-    projection."""
+class BeforeViT(ViT):
+    """The project's ViT before the class-token-only last block: every token through
+    every block."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+        x = self.stem(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.head(self.norm(self.blocks(x + self.pos_embedding))[:, 0])
 
 
 def before(vit: ViT) -> ViT:
-    """A copy of ``vit`` with the attention as it was (same weights)."""
+    """A copy of ``vit`` computing as it did before (same weights)."""
     m = copy.deepcopy(vit)
-    for block in m.blocks:
-        block.attn.__class__ = BeforeAttention
+    m.__class__ = BeforeViT
     return m
 
 
@@ -367,7 +364,7 @@ def bench_eval(trial: Trial, name: str) -> None:
     evaluation, epoch, evaluation (the two evaluations averaged)."""
     def one_eval() -> tuple[float, float]:
         t0 = time.perf_counter()
-        precise_bn(trial, 0)
+        refresh_bn(trial, 0)
         t1 = time.perf_counter()
         evaluate(trial)
         return t1 - t0, time.perf_counter() - t1

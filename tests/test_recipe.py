@@ -134,7 +134,7 @@ def test_precise_bn_equals_cumulative_average_over_the_same_batches():
     trial = trainer.build(cfg)
     trainer.train_epoch(trial, 0)
     manual = copy.deepcopy(trial.model)
-    trainer.precise_bn(trial, 0)
+    trainer.refresh_bn(trial, 0)
     bns = [m for m in manual.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns
     for bn in bns:
@@ -158,7 +158,7 @@ def test_precise_bn_equals_cumulative_average_over_the_same_batches():
     ema_bn = next(m for m in trial.ema.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert int(ema_bn.num_batches_tracked) == 2
     vitp = trainer.build(compose("train", [*TINY, "model=vitp_tiny"]))
-    trainer.precise_bn(vitp, 0)
+    trainer.refresh_bn(vitp, 0)
 
 
 def test_late_divergence_keeps_the_best_completed_epoch(tmp_path, monkeypatch):
@@ -255,10 +255,16 @@ def test_train_refuses_a_different_config_in_the_same_out(cli, tmp_path):
 
 
 def test_paper_model_needs_data_root_and_its_resolution(cli, tmp_path):
+    # A dry run reads no data: it plans the study and says, in one line, what a real
+    # run still needs. The real run refuses before it writes anything.
     proc = cli("sweep.run", "sweep.models=[vitp_4gf]", "dry_run=true",
                f"results={tmp_path}", check=False, env={"VITSTAB_DATA": ""})
+    assert proc.returncode == 0 and "a real run needs data.root" in proc.stdout
+    assert "VITSTAB_DATA" in proc.stdout and "gpu-hours" in proc.stdout.lower()
+    proc = cli("sweep.run", "sweep.models=[vitp_4gf]", f"results={tmp_path}", check=False,
+               env={"VITSTAB_DATA": ""})
     assert proc.returncode == 2 and "data.root" in proc.stderr and "VITSTAB_DATA" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
     proc = cli("sweep.train", "model=vitp_1gf", "optimizer.lr=1e-3", "optimizer.wd=0.05",
                f"out={tmp_path / 'r'}", check=False)
     assert proc.returncode == 2 and "allow_resolution=true" in proc.stderr

@@ -155,7 +155,8 @@ def architecture(model: DictConfig) -> ViTSpec | RegNetSpec:
     return ViTSpec(
         width=model.width, depth=model.depth, heads=model.heads, mlp_dim=model.mlp_dim,
         patch_size=model.patch_size, stem=model.stem, stem_widths=tuple(model.stem_widths),
-        stem_strides=tuple(model.stem_strides), classifier=model.classifier)
+        stem_strides=tuple(model.stem_strides), classifier=model.classifier,
+        ln_eps=float(model.ln_eps))
 
 
 register_schemas()

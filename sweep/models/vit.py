@@ -17,9 +17,6 @@ from torch import nn
 from sweep.errors import UserError
 from sweep.models.cx import Cx, conv2d_cx, linear_cx, norm_cx
 
-# A normal truncated at ±2σ has std 0.8796σ; dividing by it gives the asked-for std.
-_TRUNC2_STD = 0.87962566103423978
-
 
 @dataclass(frozen=True)
 class ViTSpec:
@@ -36,6 +33,7 @@ class ViTSpec:
     stem_widths: tuple[int, ...] = field(default_factory=tuple)
     stem_strides: tuple[int, ...] = field(default_factory=tuple)
     classifier: str = "token"
+    ln_eps: float = 1e-6  # pycls vitconfigs LN.EPS (PyTorch's default is 1e-5)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stem_widths", tuple(int(w) for w in self.stem_widths))
@@ -51,6 +49,8 @@ class ViTSpec:
                 f"model.width={self.width} is not divisible by model.heads={self.heads}; "
                 "pick heads that divide the width"
             )
+        if not 0 < self.ln_eps < 1:
+            raise UserError(f"model.ln_eps must lie in (0, 1), got {self.ln_eps}")
         if self.classifier not in ("token", "pooled"):
             raise UserError(
                 f"unknown model.classifier '{self.classifier}'; use 'token' or 'pooled'"
@@ -104,9 +104,10 @@ class PatchifyStem(nn.Module):
         return conv2d_cx(cx, in_chans, width, patch_size, stride=patch_size, bias=True, padding=0)
 
     def reset_parameters(self) -> None:
+        # pycls's init_weights_vit: trunc_normal_(std=sqrt(1/fan_in)) with PyTorch's
+        # absolute bounds ±2, which at these stds truncate (almost) nothing.
         w = self.patchify.weight
-        std = math.sqrt(1.0 / (w.shape[1] * w.shape[2] * w.shape[3])) / _TRUNC2_STD
-        nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
+        nn.init.trunc_normal_(w, std=math.sqrt(1.0 / (w.shape[1] * w.shape[2] * w.shape[3])))
         nn.init.zeros_(self.patchify.bias)
 
 
@@ -158,7 +159,8 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, first_only: bool = False) -> torch.Tensor:
+        """``first_only``: attend from the first (class) token alone, over all tokens."""
         b, n, c = x.shape
         # q, k, v stay strided views of the projection's (b, n, 3, heads, head_dim) output:
         # their gradients are then stacked straight into that layout, with no zero-filled
@@ -166,6 +168,8 @@ class SelfAttention(nn.Module):
         # attention block at 65 tokens, bit-identical results).
         q, k, v = (t.transpose(1, 2) for t in
                    self.qkv(x).view(b, n, 3, self.heads, c // self.heads).unbind(2))
+        if first_only:
+            q, n = q[:, :, :1], 1
         x = F.scaled_dot_product_attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
 
@@ -212,15 +216,18 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-LN encoder block: x + MHA(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, *, width: int, heads: int, mlp_dim: int) -> None:
+    def __init__(self, *, width: int, heads: int, mlp_dim: int, ln_eps: float = 1e-6) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(width)
+        self.norm1 = nn.LayerNorm(width, eps=ln_eps)
         self.attn = SelfAttention(width=width, heads=heads)
-        self.norm2 = nn.LayerNorm(width)
+        self.norm2 = nn.LayerNorm(width, eps=ln_eps)
         self.mlp = MLP(width=width, mlp_dim=mlp_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, *, first_only: bool = False) -> torch.Tensor:
+        """``first_only``: the first token's output alone (the last block of a class-token
+        ViT, whose other outputs the head never reads)."""
+        y = self.attn(self.norm1(x), first_only=first_only)
+        x = (x[:, :1] if first_only else x) + y
         return x + self.mlp(self.norm2(x))
 
     @staticmethod
@@ -251,9 +258,10 @@ class ViT(nn.Module):
         )
         self.pos_embedding = nn.Parameter(torch.zeros(1, tokens, d))
         self.blocks = nn.Sequential(
-            *(Block(width=d, heads=spec.heads, mlp_dim=spec.mlp_dim) for _ in range(spec.depth))
+            *(Block(width=d, heads=spec.heads, mlp_dim=spec.mlp_dim, ln_eps=spec.ln_eps)
+              for _ in range(spec.depth))
         )
-        self.norm = nn.LayerNorm(d)
+        self.norm = nn.LayerNorm(d, eps=spec.ln_eps)
         self.head = nn.Linear(d, num_classes)
         self.reset_parameters()
 
@@ -275,9 +283,13 @@ class ViT(nn.Module):
         x = self.stem(x).flatten(2).transpose(1, 2)
         if self.class_token is not None:
             x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = self.norm(self.blocks(x + self.pos_embedding))
-        x = x[:, 0] if self.class_token is not None else x.mean(dim=1)
-        return self.head(x)
+        x = x + self.pos_embedding
+        if self.class_token is None:
+            return self.head(self.norm(self.blocks(x)).mean(dim=1))
+        # The head reads the class token alone, so the last block computes only its row
+        # (same function and gradients; complexity() still counts pycls's full block).
+        x = self.blocks[-1](self.blocks[:-1](x), first_only=True)
+        return self.head(self.norm(x[:, 0]))
 
     @staticmethod
     def complexity(spec: ViTSpec, *, image_size: int, num_classes: int,
