@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sweep.complexity import complexity_rows
-from sweep.engine.config import architecture, choices, load_model
+from sweep.engine.config import architecture, choices, compose, load_model
 from sweep.engine.recipe import decayed_names
 from sweep.errors import UserError
 from sweep.models import RegNet, RegNetSpec, ViT, model_class
@@ -82,6 +82,9 @@ def test_configs_are_the_authors_regnety(name):
     model = load_model(name)
     _, train, test = AUTHORS[name]
     assert (model.image_size, model.test_image_size, model.num_classes) == (train, test, 1000)
+    # and a trial of it crops, resizes and evaluates at those sizes
+    data = compose("train", [f"model={name}", "data=imagenet", "data.root=/imagenet"]).data
+    assert (data.image_size, data.test_image_size) == (train, test)
     assert (model.size, model.preset, model.arch) == (PANEL[name], "paper", "regnet")
     assert (model.se_ratio, model.stem_width, model.bottleneck) == (0.25, 32, 1.0)
     assert model.stem_type == "simple_stem_in"
