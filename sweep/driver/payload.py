@@ -40,3 +40,15 @@ def trial_config(base: dict, values: dict) -> DictConfig:
     cfg.optimizer.lr, cfg.optimizer.wd = float(values["lr"]), float(values["wd"])
     cfg.schedule.epochs, cfg.seed = int(values["epochs"]), int(values["seed"])
     return cfg
+
+
+def identity(model: str, optimizer: str, values: dict) -> tuple:
+    """What tells a sweep's trials apart, from a payload's values or a trials.csv row
+    alike (floats compared at 10 significant digits, an empty sample as None), so a sweep
+    whose Ray folders are gone can still recognise the trials its table holds."""
+    sample = values.get("sample")
+    if sample is None or sample == "" or sample != sample:  # None, empty or NaN
+        sample = None
+    return (model, optimizer, int(values["epochs"]), int(values["seed"]),
+            None if sample is None else int(sample),
+            f"{float(values['lr']):.10g}", f"{float(values['wd']):.10g}")

@@ -103,6 +103,15 @@ class ResultsWriter(Callback):
         self.trials[trial.trial_id] = row
         self.flush(curves=curves)
 
+    def forget(self, trial_ids: list[str]) -> None:
+        """Drop these trials' rows and curves (unfinished trials that restart afresh)."""
+        if not trial_ids:
+            return
+        for tid in trial_ids:
+            self.trials.pop(tid, None)
+        self.curves = {k: r for k, r in self.curves.items() if k[0] not in set(trial_ids)}
+        self.flush()
+
     def flush(self, curves: bool = True) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         # In trial-id order, so a table rebuilt from Ray's folders is the same bytes.

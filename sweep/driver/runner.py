@@ -12,7 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from sweep.driver import guard, trackers
+from sweep.driver import guard, payload, trackers
+from sweep.driver.progress import FINISHED
 from sweep.driver.rebuild import rebuild
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
@@ -70,9 +71,12 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
+        param_space = untrained(experiment, callback, path)
+        if param_space is None:
+            return
         tuner = tune.Tuner(
             trainable,
-            param_space=experiment.param_space(),
+            param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=METRIC, mode=MODE,
                 num_samples=experiment.n if experiment.kind == "tpe" else 1,
@@ -88,6 +92,31 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
             ),
         )
     tuner.fit()
+
+
+def untrained(experiment: Experiment, writer: ResultsWriter, path: str) -> dict | None:
+    """The param space of an experiment that has no Ray folder (a first start, or a
+    results folder carried to another machine without ``ray/``): every trial but those
+    ``trials.csv`` already holds as finished, which are kept, never retrained; rows of
+    its unfinished trials, whose checkpoints went with the folder, restart. None when
+    nothing is left to run."""
+    from ray import tune
+
+    if experiment.kind == "tpe":
+        return experiment.param_space()
+    trials = experiment.fixed_trials()
+    mine = {payload.identity(g.model, g.optimizer, p[payload.KEY]["values"]) for g, p in trials}
+    rows = {tid: payload.identity(r["model"], r["optimizer"], r)
+            for tid, r in writer.trials.items()}
+    finished = {key for tid, key in rows.items() if writer.trials[tid]["status"] in FINISHED}
+    writer.forget([tid for tid, key in rows.items() if key in mine and key not in finished])
+    todo = [p[payload.KEY] for g, p in trials
+            if payload.identity(g.model, g.optimizer, p[payload.KEY]["values"]) not in finished]
+    kept = len(trials) - len(todo)
+    if kept:
+        guard.say(f"{experiment.name}: no Ray state in {path}; {kept} trials finished in "
+                  f"trials.csv are kept (not retrained), {len(todo)} to run")
+    return {payload.KEY: tune.grid_search(todo)} if todo else None
 
 
 def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:

@@ -1,0 +1,42 @@
+"""A results folder carried to another machine without ``ray/`` (what a commit of
+``results/<sweep>`` holds) resumes: finished trials are kept, never retrained."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+
+TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
+        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false",
+        "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=2",
+        "schedule.epochs=1", "sweep.name=carried",
+        "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"]
+
+
+def test_a_sweep_without_its_ray_folder_keeps_its_finished_trials(cli, tmp_path):
+    args = ["sweep.run", *TINY, f"results={tmp_path}"]
+    cli(*args)
+    folder = tmp_path / "carried"
+    trials = pd.read_csv(folder / "trials.csv")
+    assert list(trials.status) == ["done", "done"]
+    # Carried without ray/, and with sample 1 caught mid-trial (its checkpoint is gone).
+    shutil.rmtree(folder / "ray")
+    kept = trials[trials["sample"] == 0].iloc[0]
+    cut = trials[trials["sample"] == 1].iloc[0].trial_id
+    trials.loc[trials.trial_id == cut, "status"] = "running"
+    trials.to_csv(folder / "trials.csv", index=False)
+    curves = pd.read_csv(folder / "curves.csv")
+    curves[curves.trial_id != cut].to_csv(folder / "curves.csv", index=False)
+
+    again = cli(*args)
+    assert "1 trials finished in trials.csv are kept (not retrained), 1 to run" in again.stderr
+    after = pd.read_csv(folder / "trials.csv")
+    assert sorted(after["sample"]) == [0, 1] and set(after.status) == {"done"}
+    assert cut not in set(after.trial_id)  # the cut trial restarted under a new id
+    row = after[after["sample"] == 0].iloc[0]
+    assert (row.trial_id, row.wall_s, row.best_error) == (kept.trial_id, kept.wall_s,
+                                                          kept.best_error)
+    curves_after = pd.read_csv(folder / "curves.csv")
+    assert set(curves_after.trial_id) == set(after.trial_id)
+    assert len(curves_after) == 2  # one epoch each, none twice
