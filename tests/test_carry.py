@@ -4,22 +4,38 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
         "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false",
         "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=2",
-        "schedule.epochs=1", "sweep.name=carried",
+        "schedule.epochs=1", "sweep.name=carried", "sweep.save_tuned=true",
         "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"]
+
+
+def conf_tree() -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted((ROOT / "conf").rglob("*")) if p.is_file()}
 
 
 def test_a_sweep_without_its_ray_folder_keeps_its_finished_trials(cli, tmp_path):
     args = ["sweep.run", *TINY, f"results={tmp_path}"]
+    before = conf_tree()
     cli(*args)
     folder = tmp_path / "carried"
     trials = pd.read_csv(folder / "trials.csv")
     assert list(trials.status) == ["done", "done"]
+    # The tuned values stay with the study that measured them; conf/ is not written.
+    best = trials.loc[trials.best_error.idxmin()]
+    saved = OmegaConf.load(folder / "tuned.yaml")
+    assert saved.vitp_tiny.adamw.lr == pytest.approx(best.lr)
+    assert saved.vitp_tiny.adamw.wd == pytest.approx(best.wd)
+    assert conf_tree() == before
     # Carried without ray/, and with sample 1 caught mid-trial (its checkpoint is gone).
     shutil.rmtree(folder / "ray")
     kept = trials[trials["sample"] == 0].iloc[0]
