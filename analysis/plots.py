@@ -103,32 +103,43 @@ def finish(fig: Figure, title: str) -> Figure:
     """Give ``fig`` its title, wrapped to the figure's width, then grow the canvas where
     any text (a long legend label, a tick label) would fall outside it: every artist
     lies inside the saved image, the notebook's inline one included."""
-    chars = int(fig.get_figwidth() * 72 / (0.6 * 11))  # suptitle: about 11 pt
-    fig.suptitle("\n".join(textwrap.wrap(title, max(30, chars))), fontsize=11)
+    chars = int(fig.get_figwidth() * 72 / (0.55 * 11))  # suptitle: about 11 pt
+    lines = textwrap.wrap(title, max(30, chars))
+    fig.suptitle("\n".join(lines), fontsize=11, y=1 - 0.12 / fig.get_figheight(),
+                 va="top")
+    grow(fig, top=0.2 * (len(lines) - 1))  # room above the axes' titles for more lines
     fit(fig)
     return fig
 
 
+def grow(fig: Figure, left: float = 0.0, bottom: float = 0.0, right: float = 0.0,
+         top: float = 0.0) -> None:
+    """Add inches to ``fig``'s sides; the axes and the suptitle keep their size and their
+    place relative to each other."""
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    new_w, new_h = w + left + right, h + bottom + top
+    for ax in fig.axes:
+        p = ax.get_position()
+        ax.set_position([(p.x0 * w + left) / new_w, (p.y0 * h + bottom) / new_h,
+                         p.width * w / new_w, p.height * h / new_h])
+    if fig._suptitle is not None:  # pinned to the new top edge
+        x, _ = fig._suptitle.get_position()
+        fig._suptitle.set_position(((x * w + left) / new_w, 1 - 0.12 / new_h))
+    fig.set_size_inches(new_w, new_h)
+
+
 def fit(fig: Figure, pad: float = 0.06) -> None:
-    """Grow ``fig`` by the inches its artists overflow on each side (plus ``pad``), moving
-    the axes so they keep their size in inches. One draw without rendering measures it."""
+    """Grow ``fig`` by the inches its artists overflow on each side (plus ``pad``). One
+    draw without rendering measures it."""
     for _ in range(2):  # a second pass catches text that moved with the figure's size
         fig.draw_without_rendering()
         box = fig.get_tightbbox()  # inches
         w, h = fig.get_figwidth(), fig.get_figheight()
-        left, bottom = max(0.0, pad - box.x0), max(0.0, pad - box.y0)
-        right, top = max(0.0, box.x1 - w + pad), max(0.0, box.y1 - h + pad)
-        if max(left, bottom, right, top) <= pad / 2:
+        sides = {"left": max(0.0, pad - box.x0), "bottom": max(0.0, pad - box.y0),
+                 "right": max(0.0, box.x1 - w + pad), "top": max(0.0, box.y1 - h + pad)}
+        if max(sides.values()) <= pad / 2:
             return
-        new_w, new_h = w + left + right, h + bottom + top
-        for ax in fig.axes:
-            p = ax.get_position()
-            ax.set_position([(p.x0 * w + left) / new_w, (p.y0 * h + bottom) / new_h,
-                             p.width * w / new_w, p.height * h / new_h])
-        if fig._suptitle is not None:
-            x, y = fig._suptitle.get_position()
-            fig._suptitle.set_position(((x * w + left) / new_w, (y * h + bottom) / new_h))
-        fig.set_size_inches(new_w, new_h)
+        grow(fig, **sides)
 
 
 def _edf_limits(frame: pd.DataFrame, keys: list[str], x: str) -> pd.DataFrame:
@@ -209,7 +220,7 @@ def edf_figure(curves: pd.DataFrame, frame: pd.DataFrame, keys: list[str],
             ax.set(xlim=(lo, hi), ylim=(0, 1.01), title=f"{size} · {facet_label(row)}",
                    xlabel=label, ylabel="fraction of trials below" if c == 0 else "")
             ax.legend(**LEGEND)
-    return finish(fig, f"{title} per model size (shaded, dashed edges: 95% DKW band, valid for "
+    return finish(fig, f"{title} per model size (shaded, dashed edges: 95% DKW band for "
                  "the whole curve; a curve below 1 at the right edge = diverged trials)")
 
 
