@@ -57,7 +57,7 @@ def good_range(log_values: np.ndarray, best: np.ndarray,
 
 def good_ranges(frame: pd.DataFrame, keys: list[str], seed: int = 0,
                 n_subsets: int = N_SUBSETS) -> pd.DataFrame:
-    """Per lr/wd-study arm and parameter (the ``good_range.csv`` table): n, subset (trials
+    """Per lr/wd-study arm and parameter (the ``good_range.csv`` table): n, subset_size (trials
     per subset), lo, median, hi (the 2.5/50/97.5 percentiles of the best trial of random
     25% subsets, back on the linear scale), decades = log10(hi/lo), and best (the value
     at the arm's best trial)."""
@@ -73,7 +73,7 @@ def good_ranges(frame: pd.DataFrame, keys: list[str], seed: int = 0,
                 continue  # wd = 0 has no log: no range in decades
             lo, med, hi = good_range(np.log10(values[param]), best)
             row = {c: g[c].iloc[0] for c in info}
-            row.update(param=param, n=len(g), subset=subset_size(len(g)), lo=10**lo,
+            row.update(param=param, n=len(g), subset_size=subset_size(len(g)), lo=10**lo,
                        median=10**med, hi=10**hi, decades=hi - lo,
                        best=float(values[param][0]))
             rows.append(row)

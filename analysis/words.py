@@ -108,7 +108,7 @@ def range_sentences(ranges: pd.DataFrame, param: str = "lr") -> list[str]:
     out = []
     for _, r in ranges[ranges["param"] == param].iterrows():
         out.append(f"{stats.stem_name(r['stem'])} {r['model']} ({where(r)}): the best trial "
-                   f"of a random {r['subset']} of its {r['n']} lands at {param} "
+                   f"of a random {r['subset_size']} of its {r['n']} lands at {param} "
                    f"{r['lo']:.3g}–{r['hi']:.3g} (95%; median {r['median']:.3g}), "
                    f"{r['decades']:.2f} decades.")
     return out
@@ -235,7 +235,8 @@ def verdict(res: pd.Series, ks: pd.Series | None, pair: pd.Series | None) -> str
         side = "lower" if pair["diff_median"] < 0 else "higher"
         shown = pair["wilcoxon_pvalue"] < ALPHA
         parts.append(
-            f"on the same {pair['n_pairs']} lr/wd draws {b} is lower in {pair['b_lower']} "
+            f"on the same {pair['n_pairs']} lr/wd draws {b} is lower in {pair['b_lower']} of "
+            f"{pair['n_pairs']} "
             f"(median {pair['diff_median']:+.2f} points, Wilcoxon p = "
             f"{pair['wilcoxon_pvalue']:.2g}): "
             + (f"{b}'s error is {side}, resolved" if shown else "not resolved at this n"))

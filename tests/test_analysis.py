@@ -413,7 +413,7 @@ def test_good_ranges_are_pycls_get_filters(example):
         ref = pycls_get_filters(list(g["err"]), {k: list(v) for k, v in logs.items()})
         for _, row in rows.iterrows():
             lo, med, hi = ref[row["param"]]
-            assert row["subset"] == 6 and row["n"] == 24
+            assert row["subset_size"] == 6 and row["n"] == 24
             assert (row["lo"], row["median"], row["hi"]) == pytest.approx(
                 (10**lo, 10**med, 10**hi), rel=1e-9)
             assert row["decades"] == pytest.approx(hi - lo)
