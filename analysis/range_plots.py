@@ -34,7 +34,8 @@ def _name(g: pd.DataFrame, keys: list[str], width: int = 200) -> str:
 def values_figure(frame: pd.DataFrame, keys: list[str], good: pd.DataFrame) -> Figure | None:
     """Error against lr, wd and lr·wd per arm; shaded: the good range (pycls's 2.5-97.5
     percentiles of the best trial of random 25% subsets), line: its median, star: the best
-    trial; errors above the axis (diverged, chance) drawn at its top as ×."""
+    trial; errors above the axis (diverged, chance) drawn at its top as ×. At most
+    ``plots.MAX_SCATTER`` random trials per arm are drawn (the best always)."""
     arms = _arms(frame, keys)
     if not arms or good.empty:
         return None
@@ -43,11 +44,15 @@ def values_figure(frame: pd.DataFrame, keys: list[str], good: pd.DataFrame) -> F
         ok = g.loc[~g["diverged"], "err"]
         top = min(100.0, float(np.quantile(ok if len(ok) else g["err"], 0.95)) + 2)
         rows = plots._select(good, {k: g[k].iloc[0] for k in keys})
+        shown = plots._subsample(g, plots.MAX_SCATTER, 0)
         for c, (param, label) in enumerate(VALUE_AXES.items()):
             ax = axes[r, c]
-            x, err = g[param], g["err"]
-            ax.scatter(x[err <= top], err[err <= top], s=12, alpha=0.7, linewidth=0)
-            ax.scatter(x[err > top], np.full(int((err > top).sum()), top), marker="x", s=12)
+            x, err = shown[param], shown["err"]
+            ax.scatter(x[err <= top], err[err <= top], s=12, alpha=0.7, linewidth=0,
+                       rasterized=True)
+            ax.scatter(x[err > top], np.full(int((err > top).sum()), top), marker="x", s=12,
+                       rasterized=True)
+            x, err = g[param], g["err"]  # the best (first in data order) from all trials
             band = rows[rows["param"] == param]
             if len(band):
                 b = band.iloc[0]
@@ -78,10 +83,10 @@ def rank_figure(frame: pd.DataFrame, keys: list[str]) -> Figure | None:
         if i >= len(arms):
             ax.set_visible(False)
             continue
-        g = arms[i]
-        rank = np.arange(len(g)) / max(1, len(g) - 1)
-        mappable = ax.scatter(g["lr"], g["wd"], c=rank, cmap="viridis", vmin=0, vmax=1,
-                              s=18, linewidth=0)
+        g = arms[i].assign(rank=np.arange(len(arms[i])) / max(1, len(arms[i]) - 1))
+        shown = plots._subsample(g, plots.MAX_SCATTER, 0)
+        mappable = ax.scatter(shown["lr"], shown["wd"], c=shown["rank"], cmap="viridis",
+                              vmin=0, vmax=1, s=18, linewidth=0, rasterized=True)
         ax.scatter(g["lr"].iloc[:1], g["wd"].iloc[:1], marker="*", s=150, color="gold",
                    edgecolor="black", linewidth=0.8, zorder=5)
         ax.set(xscale="log", yscale="log", xlabel="lr", ylabel="wd", title=_name(g, keys, 38))
