@@ -33,8 +33,9 @@ N_PERMUTATIONS = 39  # shuffles per arm: the smallest p is 1/40 = 0.025
 ALPHA = 0.05
 
 
-def arm_importance(lr: np.ndarray, wd: np.ndarray, err: np.ndarray) -> dict[str, float]:
-    """Raw (unnormalised) PED-ANOVA scores of lr and wd for one arm's trials."""
+def arm_study(lr: np.ndarray, wd: np.ndarray, err: np.ndarray):
+    """An in-memory Optuna study of one arm's trials (log-uniform lr and wd over their
+    observed ranges); None when neither varies."""
     import optuna
     from optuna.distributions import FloatDistribution
 
@@ -42,33 +43,44 @@ def arm_importance(lr: np.ndarray, wd: np.ndarray, err: np.ndarray) -> dict[str,
     dists = {name: FloatDistribution(float(v.min()), float(v.max()), log=True)
              for name, v in (("lr", lr), ("wd", wd)) if v.max() > v.min()}
     if not dists:
-        return {}
+        return None
     study = optuna.create_study(direction="minimize")
     study.add_trials([
         optuna.trial.create_trial(params={k: float(v) for k, v in (("lr", a), ("wd", b))
                                           if k in dists},
                                   distributions=dists, value=float(e))
         for a, b, e in zip(lr, wd, err, strict=True)])
+    return study
+
+
+def raw_scores(study, values: np.ndarray | None = None) -> dict[str, float]:
+    """Raw (unnormalised) PED-ANOVA scores of lr and wd (0 for one that did not vary);
+    ``values`` replaces the trials' errors (by trial number) for a permutation."""
+    import optuna
+
+    if study is None:
+        return {"lr": 0.0, "wd": 0.0}
+    target = None if values is None else (lambda t: float(values[t.number]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optuna's experimental-feature warnings
         found = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
-            normalize=False)
-    return {k: float(v) for k, v in found.items()}
+            target=target, normalize=False)
+    return {k: float(found.get(k, 0.0)) for k in ("lr", "wd")}
 
 
-def _scores(found: dict[str, float]) -> dict[str, float]:
-    """lr and wd raw scores, 0 for a parameter that did not vary."""
-    return {k: found.get(k, 0.0) for k in ("lr", "wd")}
+def arm_importance(lr: np.ndarray, wd: np.ndarray, err: np.ndarray) -> dict[str, float]:
+    """Raw PED-ANOVA scores of lr and wd for one arm's trials."""
+    return raw_scores(arm_study(lr, wd, err))
 
 
-def permutation_p(lr: np.ndarray, wd: np.ndarray, err: np.ndarray, raw: dict[str, float],
-                  seed: int = 0, n_permutations: int = N_PERMUTATIONS) -> dict[str, float]:
+def permutation_p(study, err: np.ndarray, raw: dict[str, float], seed: int = 0,
+                  n_permutations: int = N_PERMUTATIONS) -> dict[str, float]:
     """Per parameter, (1 + shuffles scoring at least ``raw``) / (1 + shuffles): how often
-    errors shuffled over the same (lr, wd) points score as high as the real ones."""
+    errors shuffled over the same (lr, wd) points score as high as the real ones. The
+    study is built once; each shuffle only changes the target it is scored on."""
     rng = np.random.default_rng(seed)
-    null = [_scores(arm_importance(lr, wd, rng.permutation(err)))
-            for _ in range(n_permutations)]
+    null = [raw_scores(study, rng.permutation(err)) for _ in range(n_permutations)]
     return {k: (1 + sum(s[k] >= raw[k] for s in null)) / (1 + n_permutations) for k in raw}
 
 
@@ -86,8 +98,9 @@ def importance_table(frame: pd.DataFrame, keys: list[str], seed: int = 0) -> pd.
         if len(g) > MAX_TRIALS:
             g = g.sample(MAX_TRIALS, random_state=seed)
         lr, wd, err = g["lr"].to_numpy(), g["wd"].to_numpy(), g["err"].to_numpy()
-        raw = _scores(arm_importance(lr, wd, err))
-        p = permutation_p(lr, wd, err, raw, seed)
+        study = arm_study(lr, wd, err)
+        raw = raw_scores(study)
+        p = permutation_p(study, err, raw, seed)
         total = sum(raw.values())
         rows.append({**{c: g[c].iloc[0] for c in info}, "evaluator": EVALUATOR,
                      "n_used": len(g), "raw_lr": raw["lr"], "raw_wd": raw["wd"],
