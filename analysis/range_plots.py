@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from analysis import plots, ranges, stats, words
 
-VALUE_AXES = {"lr": "lr", "wd": "wd", "lrwd": "lr·wd"}
+VALUE_AXES = {"lr": "lr", "wd": "wd"}  # lr·wd is in the all-arms figure (plots.hparam_figure)
 
 
 def _arms(frame: pd.DataFrame, keys: list[str]) -> list[pd.DataFrame]:
@@ -32,7 +32,7 @@ def _name(g: pd.DataFrame, keys: list[str], width: int = 200) -> str:
 
 
 def values_figure(frame: pd.DataFrame, keys: list[str], good: pd.DataFrame) -> Figure | None:
-    """Error against lr, wd and lr·wd per arm; shaded: the good range (pycls's 2.5-97.5
+    """Error against lr and wd per arm; shaded: the good range (pycls's 2.5-97.5
     percentiles of the best trial of random 25% subsets), line: its median, star: the best
     trial; errors above the axis (diverged, chance) drawn at its top as ×. At most
     ``plots.MAX_SCATTER`` random trials per arm are drawn (the best always)."""
