@@ -21,6 +21,11 @@ from analysis.errors import AnalysisError
 
 SOURCE = "source"  # the column naming which PATH a trial came from
 ARM = ["model", "stem", "size", "optimizer"]  # what makes an arm the same across sweeps
+
+
+def arm_columns(frame: pd.DataFrame) -> list[str]:
+    """ARM, plus the --split subset when there is one (a subset is its own arm)."""
+    return ARM + (["subset"] if "subset" in frame else [])
 NAME = "compare"
 
 
@@ -59,10 +64,11 @@ def compare_table(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     good = ranges.good_ranges(frame, keys)
     good = good[good["param"] == "lr"].set_index(keys)
     sources = list(dict.fromkeys(frame[SOURCE]))
+    cols = arm_columns(frame)
     rows = []
     for _, g in frame.groupby(keys, sort=False):
         first = g.iloc[0]
-        arm = frame[(frame[ARM] == first[ARM]).all(axis=1)]
+        arm = frame[(frame[cols] == first[cols]).all(axis=1)]
         ref = arm[arm[SOURCE] == sources[0]]
         delta = g["delta"].to_numpy()
         row = {c: first[c] for c in [SOURCE, *stats.group_info(keys[:-1])]}
@@ -79,9 +85,9 @@ def compare_table(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             row.update(ks_vs_first=float(ks.statistic), ks_pvalue_vs_first=float(ks.pvalue))
         rows.append(row)
     out = pd.DataFrame(rows)
-    arms = stats.ordered(frame[ARM].drop_duplicates(), stats.size_order(frame))
+    arms = stats.ordered(frame[cols].drop_duplicates(), stats.size_order(frame))
     rank = {tuple(a): i for i, a in enumerate(arms.itertuples(index=False, name=None))}
-    order = pd.DataFrame({"arm": [rank[tuple(r)] for r in out[ARM].itertuples(
+    order = pd.DataFrame({"arm": [rank[tuple(r)] for r in out[cols].itertuples(
         index=False, name=None)], "source": out[SOURCE].map(
         {s: i for i, s in enumerate(sources)})})
     return out.loc[order.sort_values(["arm", "source"], kind="stable").index].reset_index(
@@ -99,7 +105,7 @@ def compare_figure(frame: pd.DataFrame, keys: list[str]):
     sources = list(dict.fromkeys(frame[SOURCE]))
     colors = dict(zip(sources, sns.color_palette("colorblind", len(sources)), strict=True))
     sizes = stats.size_order(frame)
-    arms = stats.ordered(frame[ARM].drop_duplicates(), sizes).to_dict("records")
+    arms = stats.ordered(frame[arm_columns(frame)].drop_duplicates(), sizes).to_dict("records")
     n_cols = min(2, len(arms))  # two per row: each panel has its legend beside it
     fig, axes = plots._grid(-(-len(arms) // n_cols), n_cols, legend=True)
     for i, ax in enumerate(axes.flat):
@@ -122,7 +128,8 @@ def compare_figure(frame: pd.DataFrame, keys: list[str]):
         ax.set(xlim=(0, hi), ylim=(0, 1.01), xlabel="top-1 error − best (points)",
                ylabel="fraction of trials below",
                title=f"{stats.stem_name(first['stem'])} {first['model']} · "
-                     f"{plots.OPTIMIZER_NAMES.get(first['optimizer'], first['optimizer'])}")
+                     f"{plots.OPTIMIZER_NAMES.get(first['optimizer'], first['optimizer'])}"
+                     + (f" · {first['subset']}" if "subset" in first else ""))
         ax.legend(**plots.LEGEND)
     return plots.finish(fig, "Δ-EDF of each arm per sweep, side by side (never pooled; "
                         "shaded: 95% DKW band)")
