@@ -8,12 +8,12 @@ trial of a quarter-size sweep lands. Its width in decades, log10(hi / lo), says 
 room the recipe leaves: narrower = more sensitive.
 
 Two things differ from pycls, both to make the table a function of the data alone: the
-trials are put in a data-derived order first (error, then lr, wd, sample, trial id) and a
-tie for a subset's best goes to the trial first in that order (pycls: the one drawn
-first), so no number depends on the row order of ``trials.csv``; and the subsets are drawn
-from a seeded ``RandomState`` (pycls uses the global one). Without ties, given that order
-and seed, the numbers are pycls's exactly (tests/test_analysis.py re-implements
-``get_filters`` from pycls's code and compares).
+trials are put in a data-derived order first (error, then lr, wd, sample, trial id), so
+the positions the subsets draw, and hence which of several tied trials a subset's best is,
+do not depend on the row order of ``trials.csv``; and the subsets are drawn from a seeded
+``RandomState`` (pycls uses the global one). Given that order and seed the numbers are
+pycls's exactly (tests/test_analysis.py re-implements ``get_filters`` from pycls's code
+and compares).
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ def subset_size(n: int, sample: float = SAMPLE) -> int:
 def best_of_subsets(errors: np.ndarray, seed: int = 0, n_subsets: int = N_SUBSETS,
                     sample: float = SAMPLE) -> np.ndarray:
     """Positions of the best trial of each of ``n_subsets`` random subsets (drawn with
-    replacement) of trials in data order (``in_data_order``): the lowest position drawn,
-    which is the lowest error, a tie going to the trial first in data order (pycls's
-    ``np.argmin`` gives it to the one drawn first: the same trial when errors differ)."""
+    replacement) of trials in data order (``in_data_order``). A tie goes to the tied trial
+    drawn first, as ``np.argmin`` does in pycls: the draws are seeded and the positions
+    come from the data, so the result does too, and no tied trial is favoured (the lowest
+    position would always pick the lowest lr of a tie, and narrow the range)."""
     n = len(errors)
     draws = np.random.RandomState(seed).choice(n, (n_subsets, subset_size(n, sample)))
-    return draws.min(axis=1)
+    return draws[np.arange(n_subsets), np.argmin(errors[draws], axis=1)]
 
 
 def in_data_order(g: pd.DataFrame) -> pd.DataFrame:
