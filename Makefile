@@ -43,10 +43,11 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	$(PY) bench/bench_gpu.py
 
-# EDFs, stability tables and report.html for every sweep under RESULTS.
+# EDFs, stability tables and report.html for every sweep under RESULTS (in the venv, which
+# has pandas/scipy/seaborn); ANALYSIS_ARGS passes options, e.g. --compare or --where 'lr<1'.
 RESULTS ?= results
 analysis: $(STAMP)
-	$(PY) -m analysis.edf $(RESULTS)
+	$(PY) -m analysis $(RESULTS) $(ANALYSIS_ARGS)
 
 # JupyterLab on notebooks/ (stability.ipynb walks through a results folder); NOBROWSER=1
 # for a remote or headless machine, LAB_ARGS for anything else (e.g. --port=8890, or

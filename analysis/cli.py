@@ -1,13 +1,15 @@
-"""Command line: ``python -m analysis.edf PATH [PATH ...] [--out DIR]``.
+"""Command line: ``python -m analysis PATH [PATH ...] [--out DIR] [--where EXPR]
+[--split SPEC] [--compare]`` (``python -m analysis.edf`` is the same command).
 
-Reads every ``trials.csv`` below the PATHs and writes into DIR (default: ``analysis/``
-inside the first PATH) the tables of TABLES (``resolution.csv``, ``larger_sweeps.csv``,
-``summary.csv``, ``ks.csv``, ``paired.csv``, ``expected_best.csv``, ``good_range.csv``,
-``importance.csv``, ``edf.csv``, ``optimizer_gap.csv``, ``training_length.csv``; each only
-when the results hold its study, and ``larger_sweeps.csv`` only when a sibling sweep folder
+Reads every ``trials.csv`` below the PATHs (and the ``curves.csv`` beside each) and writes
+into DIR (default: ``analysis/`` inside the first PATH) the tables of TABLES (each only
+when the results hold its study; ``larger_sweeps.csv`` only when a sibling sweep folder
 holds the same arms with more trials), PNG and PDF figures (FIGURES) and a self-contained
-``report.html``. The summary table and the comparisons in words are printed; warnings go
-to stderr. Bad input prints one ``error:`` line naming the fix and exits with status 2.
+``report.html``. ``--where`` and ``--split`` restrict or cut the trials into sub-
+populations (``analysis.subsets``). With ``--compare`` each PATH is one sweep and the
+sweeps are drawn side by side instead (``analysis.compare``: one figure, one table, never
+pooled). The summary table and the comparisons in words are printed; warnings go to
+stderr. Bad input prints one ``error:`` line naming the fix and exits with status 2.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 TABLES = ("resolution", "larger_sweeps", "summary", "ks", "paired", "expected_best",
-          "good_range", "importance", "edf", "optimizer_gap", "training_length")
-FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "optimizer_gap",
-           "training_length")
+          "good_range", "importance", "edf", "stalls", "training_curves", "optimizer_gap",
+          "training_length")
+FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "good_range",
+           "rank_map", "training_curves", "optimizer_gap", "training_length")
 REPORT = "report.html"
 KS_COLUMNS = ("size", "optimizer", "epochs", "model_a", "model_b", "n_a", "n_b", "ks_stat",
               "ks_pvalue", "within_4_a", "within_4_b", "within_4_diff", "within_4_lo",
@@ -40,20 +43,31 @@ KS_COLUMNS = ("size", "optimizer", "epochs", "model_a", "model_b", "n_a", "n_b",
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command's arguments."""
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.edf",
+        prog="python -m analysis",
         description="EDFs, stability statistics and a report for vitstab sweep results.")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                         help="results folder(s) holding <sweep>/trials.csv, or trials.csv files")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="output folder (default: PATH/analysis for the first PATH)")
+                        help="output folder (default: PATH/analysis for the first PATH, "
+                             "PATH/analysis/compare with --compare)")
+    parser.add_argument("--where", action="append", default=[], metavar="EXPR",
+                        help="keep trials meeting COLUMN OP VALUE, e.g. 'lr>=1e-3' or "
+                             "'lrwd<1e-4' (repeatable; all must hold)")
+    parser.add_argument("--split", default=None, metavar="SPEC",
+                        help="analyse subsets side by side: COLUMN (one per value, e.g. "
+                             "seed) or COLUMN=CUT,CUT (bins, e.g. wd=1e-4,1e-3)")
+    parser.add_argument("--compare", action="store_true",
+                        help="each PATH is one sweep: draw them side by side (one figure, "
+                             "one table), never pooled")
     return parser.parse_args(argv)
 
 
-def default_out(paths: list[Path]) -> Path:
+def default_out(paths: list[Path], compare: bool = False) -> Path:
     """``analysis/`` next to the results: inside the first folder given (or the folder of
-    the first file given)."""
+    the first file given); ``analysis/compare`` there for a comparison."""
     first = paths[0]
-    return (first.parent if first.is_file() else first) / "analysis"
+    out = (first.parent if first.is_file() else first) / "analysis"
+    return out / "compare" if compare else out
 
 
 def prepare_out(out: Path) -> Path:
@@ -72,12 +86,16 @@ def prepare_out(out: Path) -> Path:
     return out
 
 
-def first_tables(frame, keys: list[str]) -> dict:
+def first_tables(frame, keys: list[str], curves) -> dict:
     """The tables the figures need, computed before the figure workers fork."""
-    from analysis import expected, stats
+    from analysis import curves as C
+    from analysis import expected, ranges, stats
 
     return {"edf": stats.edf_curves(frame, keys),
             "expected_best": expected.expected_curves(frame, keys),
+            "good_range": ranges.good_ranges(frame, keys),
+            "stalls": C.stall_table(frame, keys, curves),
+            "training_curves": C.curve_table(frame, keys, curves),
             "optimizer_gap": stats.optimizer_gap(frame, keys),
             "training_length": stats.training_length(frame, keys)}
 
@@ -85,10 +103,14 @@ def first_tables(frame, keys: list[str]) -> dict:
 def figure_jobs(frame, keys: list[str], first: dict) -> dict[str, Callable[[], Figure | None]]:
     """The figures, each a closure over the data, the slowest first so two workers finish
     together. ``first`` holds the tables they need (computed before the workers fork)."""
-    from analysis import paired, plots
+    from analysis import curve_plots, paired, plots, range_plots
 
     return {
         "hparams": lambda: plots.hparam_figure(frame, keys),
+        "good_range": lambda: range_plots.values_figure(frame, keys, first["good_range"]),
+        "training_curves": lambda: curve_plots.curves_figure(
+            first["training_curves"], first["stalls"], frame, keys),
+        "rank_map": lambda: range_plots.rank_figure(frame, keys),
         "edf_delta": lambda: plots.edf_figure(first["edf"], frame, keys, "delta"),
         "edf_error": lambda: plots.edf_figure(first["edf"], frame, keys, "error"),
         "paired": lambda: plots.paired_figure(paired.paired_points(frame, keys), frame),
@@ -99,19 +121,36 @@ def figure_jobs(frame, keys: list[str], first: dict) -> dict[str, Callable[[], F
     }
 
 
-def analyse(paths: list[Path], out: Path) -> dict:
+def select(results, where: list[str], split: str | None):
+    """``results`` with the command line's filters applied and its split made a group
+    key; the filters' lines join its messages."""
+    from analysis import subsets
+
+    frame, lines = subsets.where(results.frame, where) if where else (results.frame, [])
+    keys = list(results.keys)
+    if split:
+        frame, more = subsets.split(frame, split)
+        lines += more
+        keys.append(subsets.KEY)
+    results.frame, results.keys = frame, keys
+    results.messages.extend(lines)
+    return results
+
+
+def analyse(paths: list[Path], out: Path, where: list[str] | None = None,
+            split: str | None = None) -> dict:
     """Run the whole analysis; returns the tables, the written files and the messages."""
     from analysis import load
 
-    results = load.load_results(paths)  # fails fast, before the heavy imports below
+    results = select(load.load_results(paths), where or [], split)  # fails fast
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import plots, report, resolution
+    from analysis import curves, plots, report, resolution
 
     frame, keys = results.frame, results.keys
     out = prepare_out(out)
-    first = first_tables(frame, keys)
+    first = first_tables(frame, keys, curves.read_curves(results.files))
     plots.theme()
     figures = Figures(figure_jobs(frame, keys, first), out)
     tables = {**compute_rest(frame, keys), **first}  # while the figures are drawn
@@ -131,22 +170,22 @@ def analyse(paths: list[Path], out: Path) -> dict:
         + (" ..." if len(results.files) > 10 else ""),
         f"{len(frame)} finished trials of {results.rows_read} rows read, in "
         f"{frame.groupby(keys).ngroups} groups (group keys: {', '.join(keys)}).",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by python -m analysis.edf.",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by python -m analysis.",
     ]
     sections = report.sections(tables, pngs, keys)
-    written.append(report.write_report(out / REPORT, "ViT_P vs ViT_C stability report",
-                                       meta, results.messages, sections))
+    written.append(report.write_report(out / REPORT, report.title(frame), meta,
+                                       results.messages, sections,
+                                       report.verdicts(tables), pngs.get("edf_delta")))
     return {"results": results, "tables": tables, "written": written, "out": out}
 
 
 def compute_rest(frame, keys: list[str]) -> dict:
     """The tables no figure needs (computed while the figures are drawn)."""
-    from analysis import importance, paired, ranges, resolution, stats
+    from analysis import importance, paired, resolution, stats
 
     return {"resolution": resolution.resolution_table(frame, keys),
             "summary": stats.summary(frame, keys), "ks": stats.compare_pairs(frame, keys),
             "paired": paired.paired_table(frame, keys),
-            "good_range": ranges.good_ranges(frame, keys),
             "importance": importance.importance_table(frame, keys)}
 
 
@@ -190,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
     try:
-        out = args.out or default_out(args.paths)
-        done = analyse(args.paths, out)
+        out = args.out or default_out(args.paths, args.compare)
+        if args.compare:
+            from analysis import compare
+
+            return compare.main(args.paths, out, args.where, args.split)
+        done = analyse(args.paths, out, args.where, args.split)
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,8 +5,15 @@ Definitions follow docs/PROTOCOL.md: a group's EDF is F(e) = fraction of its tri
 Δerror is a trial's error minus its group's best. ``scipy.stats.ecdf`` does the work so the
 numbers match what a reviewer recomputes.
 
-Run as ``python -m analysis.edf PATH... [--out DIR]``, this module is the command line
-(``analysis.cli``), kept under this name because that is how users call it.
+Errors are recorded on a grid (0.1 points for a 10,000-image test set), and Δerror in
+floats is not: (best + 0.4) − best can come out as 0.39999999999999858. ``with_delta``
+rounds Δ to the data's own resolution (``decimals``), so an error of exactly best + k has
+Δ = k, which never counts as within k (Δ < k, the strict F of the paper), whatever the
+floats.
+
+Run as ``python -m analysis.edf PATH... [--out DIR]``, this module starts the command line
+(``analysis.cli``, also ``python -m analysis``), kept under this name because that is how
+users call it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from scipy import stats
 CONFIDENCE = 0.95
 WITHIN = (1, 2, 4, 8)  # points of Δerror for the "fraction within k of best" columns
 AUC_UPTO = 10.0  # area under the Δ-EDF on [0, AUC_UPTO] points
+MAX_DECIMALS = 6  # finer data is taken as continuous and rounded at 1e-6 (float noise)
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,28 @@ def within(delta: np.ndarray, k: float, all_diverged: bool = False) -> float:
     return float("nan") if all_diverged else float(np.mean(np.asarray(delta) < k))
 
 
+def decimals(values: np.ndarray | pd.Series) -> int:
+    """The fewest decimals (up to MAX_DECIMALS) at which every finite value is unchanged:
+    the grid the errors were recorded on (1 for 83.1, 70.5, ...)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    for d in range(MAX_DECIMALS):
+        if np.allclose(np.round(x, d), x, rtol=0, atol=10.0 ** -(d + 3)):
+            return d
+    return MAX_DECIMALS
+
+
+def on_grid(values: np.ndarray | pd.Series, reference: np.ndarray | pd.Series) -> np.ndarray:
+    """``values`` (differences of errors) rounded to the resolution of ``reference``: one
+    tie is one tie, not two ranks that differ by 3e-15."""
+    return np.round(np.asarray(values, dtype=float), decimals(reference))
+
+
 def with_delta(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``frame`` plus ``delta``: each trial's error minus the best error of its group."""
+    """``frame`` plus ``delta``: each trial's error minus the best error of its group, on
+    the errors' grid (see the module docstring: exactly best + k is not within k)."""
     best = frame.groupby(keys, sort=False)["err"].transform("min")
-    return frame.assign(delta=frame["err"] - best)
+    return frame.assign(delta=on_grid(frame["err"] - best, frame["err"]))
 
 
 def thin(n_steps: int, max_steps: int) -> np.ndarray:
@@ -91,6 +117,9 @@ def thin(n_steps: int, max_steps: int) -> np.ndarray:
 
 
 if __name__ == "__main__":
+    # Run as a script this file is ``__main__``; registering it as ``analysis.edf`` too
+    # lets the command line's own imports reuse it instead of loading a second copy.
+    sys.modules.setdefault("analysis.edf", sys.modules[__name__])
     from analysis.cli import main
 
     sys.exit(main())

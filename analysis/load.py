@@ -162,6 +162,14 @@ def group_keys(frame: pd.DataFrame) -> list[str]:
     return keys
 
 
+def repeated_samples(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Trials whose (arm, sweep, sample) another trial shares: a paired join on them
+    would pair every copy with every copy, so all of them are set aside from pairing."""
+    with_sample = frame["sample"].notna()
+    cols = list(dict.fromkeys([*keys, "sweep", "sample"]))
+    return with_sample & frame.duplicated(cols, keep=False)
+
+
 def studies_note(frame: pd.DataFrame) -> str | None:
     """One line when the results mix studies or datasets (analysed separately), else None."""
     studies = [s for s in STUDIES if s in set(frame["study"])]
@@ -217,6 +225,14 @@ def load_results(paths: list[Path | str]) -> Results:
         raise AnalysisError(f"no finished trials (status done) in {where}{skipped}; wait for "
                             "the sweep to finish some trials, then run the analysis again")
     frame["err"] = frame["best_error"].fillna(NAN_DIVERGED_ERROR)
+    # One order made from the data (trial ids are unique per sweep by now): every table
+    # and bootstrap below sees the trials in it, whatever the row order of the files.
+    frame = frame.sort_values(["sweep", "trial_id"], kind="stable").reset_index(drop=True)
+    repeats = int(repeated_samples(frame, group_keys(frame)).sum())
+    if repeats:
+        messages.append(f"warning: {repeats} trial(s) share a sample index with another "
+                        "trial of their arm (a hand-edited or merged trials.csv); they are "
+                        "set aside from the paired comparison")
     note = studies_note(frame)
     if note:
         messages.append(note)

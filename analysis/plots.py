@@ -10,6 +10,7 @@ a layout engine, legends at fixed places, and subsampled, rasterized scatter poi
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -98,6 +99,49 @@ def _grid(n_rows: int, n_cols: int, width: float = 3.8, height: float = 2.9,
     return fig, axes
 
 
+def finish(fig: Figure, title: str) -> Figure:
+    """Give ``fig`` its title, wrapped to the figure's width, then grow the canvas where
+    any text (a long legend label, a tick label) would fall outside it: every artist
+    lies inside the saved image, the notebook's inline one included."""
+    chars = int(fig.get_figwidth() * 72 / (0.55 * 11))  # suptitle: about 11 pt
+    lines = textwrap.wrap(title, max(30, chars))
+    fig.suptitle("\n".join(lines), fontsize=11, y=1 - 0.12 / fig.get_figheight(),
+                 va="top")
+    grow(fig, top=0.2 * (len(lines) - 1))  # room above the axes' titles for more lines
+    fit(fig)
+    return fig
+
+
+def grow(fig: Figure, left: float = 0.0, bottom: float = 0.0, right: float = 0.0,
+         top: float = 0.0) -> None:
+    """Add inches to ``fig``'s sides; the axes and the suptitle keep their size and their
+    place relative to each other."""
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    new_w, new_h = w + left + right, h + bottom + top
+    for ax in fig.axes:
+        p = ax.get_position()
+        ax.set_position([(p.x0 * w + left) / new_w, (p.y0 * h + bottom) / new_h,
+                         p.width * w / new_w, p.height * h / new_h])
+    if fig._suptitle is not None:  # pinned to the new top edge
+        x, _ = fig._suptitle.get_position()
+        fig._suptitle.set_position(((x * w + left) / new_w, 1 - 0.12 / new_h))
+    fig.set_size_inches(new_w, new_h)
+
+
+def fit(fig: Figure, pad: float = 0.06) -> None:
+    """Grow ``fig`` by the inches its artists overflow on each side (plus ``pad``). One
+    draw without rendering measures it."""
+    for _ in range(2):  # a second pass catches text that moved with the figure's size
+        fig.draw_without_rendering()
+        box = fig.get_tightbbox()  # inches
+        w, h = fig.get_figwidth(), fig.get_figheight()
+        sides = {"left": max(0.0, pad - box.x0), "bottom": max(0.0, pad - box.y0),
+                 "right": max(0.0, box.x1 - w + pad), "top": max(0.0, box.y1 - h + pad)}
+        if max(sides.values()) <= pad / 2:
+            return
+        grow(fig, **sides)
+
+
 def _edf_limits(frame: pd.DataFrame, keys: list[str], x: str) -> pd.DataFrame:
     """Per group, the x range holding every finished (not diverged) trial: from the lowest
     value to the highest, so no curve is cut short but by diverged trials (all trials if
@@ -176,9 +220,8 @@ def edf_figure(curves: pd.DataFrame, frame: pd.DataFrame, keys: list[str],
             ax.set(xlim=(lo, hi), ylim=(0, 1.01), title=f"{size} · {facet_label(row)}",
                    xlabel=label, ylabel="fraction of trials below" if c == 0 else "")
             ax.legend(**LEGEND)
-    fig.suptitle(f"{title} per model size (shaded, dashed edges: 95% DKW band, valid for "
+    return finish(fig, f"{title} per model size (shaded, dashed edges: 95% DKW band for "
                  "the whole curve; a curve below 1 at the right edge = diverged trials)")
-    return fig
 
 
 def _draw_edf(ax: Axes, steps: pd.DataFrame, x: str, color: tuple, name: str) -> None:
@@ -263,8 +306,7 @@ def hparam_figure(frame: pd.DataFrame, keys: list[str], seed: int = 0) -> Figure
         axes[r, 1].set_title(facet_label(row))
     capped = (frame.groupby("model").size() > MAX_SCATTER).any()
     note = f"; at most {MAX_SCATTER} random trials per model shown" if capped else ""
-    fig.suptitle(f"Error vs lr, wd and lr·wd (★ best, × above the axis or diverged{note})")
-    return fig
+    return finish(fig, f"Error vs lr, wd and lr·wd (★ best, × above the axis or diverged{note})")
 
 
 def expected_figure(curves: pd.DataFrame, frame: pd.DataFrame,
@@ -293,13 +335,25 @@ def expected_figure(curves: pd.DataFrame, frame: pd.DataFrame,
                     label=f"{stats.stem_name(first['stem'])} · "
                           f"{OPTIMIZER_NAMES.get(first['optimizer'], first['optimizer'])} · "
                           f"{first['epochs']} ep (N={first['N']})")
-        ax.set(xscale="log", title=facet_label(panel),
-               xlabel="random lr/wd trials n (log scale)",
-               ylabel="expected best top-1 error (%)")
-        _log_ticks(ax)
+        ax.set(title=facet_label(panel), ylabel="expected best top-1 error (%)")
+        _trials_axis(ax, int(_select(curves, panel)["N"].max()))
         ax.legend(**LEGEND)
-    fig.suptitle("Expected best error after n random lr/wd trials (band: ±1σ)")
-    return fig
+    return finish(fig, "Expected best error after n random lr/wd trials drawn without "
+                  "replacement (band: ±1σ of the same draws)")
+
+
+LINEAR_UPTO = 12  # arms of at most this many trials get a linear n axis, every n ticked
+
+
+def _trials_axis(ax: Axes, n_max: int) -> None:
+    """The n axis: linear with every n labelled for a few trials (a log axis over 1..5
+    shows two labels), log with 1-2-5 ticks beyond."""
+    if n_max <= LINEAR_UPTO:
+        ax.set(xlabel="random lr/wd trials n", xlim=(0.8, n_max + 0.2))
+        ax.set_xticks(range(1, n_max + 1))
+        return
+    ax.set(xscale="log", xlabel="random lr/wd trials n (log scale)")
+    _log_ticks(ax)
 
 
 def paired_figure(points: pd.DataFrame, frame: pd.DataFrame) -> Figure | None:
@@ -329,9 +383,8 @@ def paired_figure(points: pd.DataFrame, frame: pd.DataFrame) -> Figure | None:
                ylabel=f"{b} top-1 error (%)",
                title=f"{panels[i]['size']} · {OPTIMIZER_NAMES.get(panels[i]['optimizer'])}"
                      f" · {panels[i]['epochs']} ep (n={len(cell)})")
-    fig.suptitle("Paired draws: same sample k (same lr/wd for ViT_P/ViT_C); below the "
+    return finish(fig, "Paired draws: same sample k (same lr/wd for ViT_P/ViT_C); below the "
                  "dashed diagonal the second arm is better")
-    return fig
 
 
 def _gap_bars(ax: Axes, cell: pd.DataFrame) -> None:
@@ -370,12 +423,11 @@ def optimizer_gap_figure(gap: pd.DataFrame, frame: pd.DataFrame) -> Figure | Non
         cell = _select(gap, panel)
         _gap_bars(ax, cell)
         kinds = sorted(set(cell["interval_adamw"]) | set(cell["interval_sgd"]))
-        ax.set(title=facet_label(panel), xlabel="",
-               ylabel=f"tuned top-1 error (%)\nwhiskers: {'; '.join(kinds)}")
+        ax.set(title=facet_label(panel) + "\nwhiskers: " + "; ".join(kinds), xlabel="",
+               ylabel="tuned top-1 error (%)")
         ax.set_ylim(0, float(np.nanmax(cell[["hi_adamw", "hi_sgd"]].to_numpy())) * 1.15)
         ax.legend(**LEGEND)
-    fig.suptitle("Optimizer gap: error at each optimizer's best lr/wd (SGD − AdamW in bold)")
-    return fig
+    return finish(fig, "Optimizer gap: error at each optimizer's best lr/wd (SGD − AdamW in bold)")
 
 
 def training_length_figure(lengths: pd.DataFrame, frame: pd.DataFrame) -> Figure | None:
@@ -397,8 +449,7 @@ def training_length_figure(lengths: pd.DataFrame, frame: pd.DataFrame) -> Figure
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
         sns.move_legend(ax, **LEGEND)
-    fig.suptitle("Training length: gap to the longest schedule (tuned lr/wd, seed mean)")
-    return fig
+    return finish(fig, "Training length: gap to the longest schedule (tuned lr/wd, seed mean)")
 
 
 def save(fig: Figure, out: Path, name: str, dpi: int = 110) -> list[Path]:

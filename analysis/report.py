@@ -1,7 +1,9 @@
-"""One self-contained ``report.html``: tables and figures (base64 PNGs) in a single file.
+"""One self-contained ``report.html``: the answer first (the Δ-EDF figure and one verdict
+per comparison), then figures with their findings, with the full tables and the
+definitions folded away (``<details>``). Figures are embedded as base64 PNGs.
 
 A person should be able to mail the report or attach it to an issue, so nothing in it
-points to other files.
+points to other files. The sections' words are in ``report_text``.
 """
 
 from __future__ import annotations
@@ -26,29 +28,37 @@ td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; font-size: 0.9em; } .warn { color: #a15c00; }
 .scroll { max-height: 32em; overflow: auto; }
+details { margin: 0.4em 0; } summary { cursor: pointer; color: #345; }
+.verdicts li { margin: 0.3em 0; }
 """
-# Columns printed with 3 significant digits (tiny or log-scale values); others get 3 decimals.
-SIGNIFICANT = ("lr", "wd", "pvalue")
+# Columns printed with 3 significant digits (tiny or log-scale values), as is any float
+# column whose non-zero values are all below SMALL; others get 3 decimals.
+SIGNIFICANT = ("lr", "wd", "pvalue", "p_")
+SMALL = 0.1
 
 
 @dataclass
 class Section:
-    """A heading with an optional explanation, table and figure (a PNG file to embed)."""
+    """A heading with an optional explanation (folded), findings, figure (a PNG file to
+    embed) and table (folded); ``significant`` names columns printed to 3 significant
+    digits."""
 
     title: str
     text: str = ""
     table: pd.DataFrame | None = None
     figure: Path | None = None
     findings: list[str] = field(default_factory=list)
+    significant: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
         return self.figure is None and (self.table is None or self.table.empty)
 
 
-def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Numbers as short strings for people: p-values and lr/wd to 3 significant digits,
-    other floats to 3 decimals, integers as they are (a missing one as an empty cell)."""
+def format_table(table: pd.DataFrame, significant: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Numbers as short strings for people: p-values, lr/wd, small values and the columns
+    named in ``significant`` to 3 significant digits, other floats to 3 decimals, integers
+    as they are (a missing one as an empty cell)."""
     out = table.copy()
     for col in out.columns:
         values = out[col]
@@ -56,7 +66,9 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
             out[col] = values.map(lambda v: "" if pd.isna(v) else str(v))
         if not pd.api.types.is_float_dtype(values):
             continue
-        if any(part in col for part in SIGNIFICANT):
+        small = values[values.notna() & (values != 0)].abs()
+        if (col in significant or any(part in col for part in SIGNIFICANT)
+                or (len(small) and small.max() < SMALL)):
             out[col] = values.map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
         else:
             out[col] = values.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
@@ -69,38 +81,91 @@ def _image(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def render(title: str, meta: list[str], messages: list[str], sections: list[Section]) -> str:
-    """The report as one HTML string."""
+def _folded(summary: str, body: str) -> str:
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
+def _section(section: Section) -> list[str]:
+    """One section: heading, findings, figure, then the folded definitions and table."""
+    parts = [f"<h2>{html.escape(section.title)}</h2>"]
+    if section.findings:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in section.findings)
+        parts.append(f'<ul class="findings">{items}</ul>')
+    if section.figure is not None:
+        parts.append(_image(section.figure))
+    if section.text:
+        parts.append(_folded("What the numbers mean",
+                             f'<p class="note">{html.escape(section.text)}</p>'))
+    if section.table is not None and not section.table.empty:
+        table = format_table(section.table, section.significant).to_html(index=False,
+                                                                         border=0)
+        parts.append(_folded(f"Table ({len(section.table)} rows)",
+                             f'<div class="scroll">{table}</div>'))
+    return parts
+
+
+def render(title: str, meta: list[str], messages: list[str], sections: list[Section],
+           answer: list[str] | None = None, answer_figure: Path | None = None) -> str:
+    """The report as one HTML string: the answer (figure and verdicts), then sections."""
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
              f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>"]
-    parts += [f'<p class="note">{html.escape(line)}</p>' for line in meta]
     parts += [f'<p class="warn">{html.escape(line)}</p>' for line in messages]
+    if answer_figure is not None or answer:
+        parts.append("<h2>Answer: stability per comparison</h2>")
+        if answer_figure is not None:
+            parts.append(_image(answer_figure))
+        if answer:
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in answer)
+            parts.append(f'<ul class="verdicts">{items}</ul>')
     for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        if section.text:
-            parts.append(f'<p class="note">{html.escape(section.text)}</p>')
-        if section.findings:
-            items = "".join(f"<li>{html.escape(line)}</li>" for line in section.findings)
-            parts.append(f'<ul class="findings">{items}</ul>')
-        if section.table is not None and not section.table.empty:
-            table = format_table(section.table).to_html(index=False, border=0)
-            parts.append(f'<div class="scroll">{table}</div>')
-        if section.figure is not None:
-            parts.append(_image(section.figure))
+        parts += _section(section)
+    parts.append(_folded("Where these numbers come from", "".join(
+        f'<p class="note">{html.escape(line)}</p>' for line in meta)))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def write_report(path: Path, title: str, meta: list[str], messages: list[str],
-                 sections: list[Section]) -> Path:
+                 sections: list[Section], answer: list[str] | None = None,
+                 answer_figure: Path | None = None) -> Path:
     """Write ``render(...)`` to ``path`` as UTF-8."""
-    path.write_text(render(title, meta, messages, sections), encoding="utf-8")
+    path.write_text(render(title, meta, messages, sections, answer, answer_figure),
+                    encoding="utf-8")
     return path
+
+
+def title(frame: pd.DataFrame) -> str:
+    """The report's title, naming the stems the results hold (no CNN without one)."""
+    from analysis import stats
+
+    stems = [s for s in stats.STEM_ORDER if s in set(frame["stem"])]
+    stems += sorted(set(frame["stem"]) - set(stems))
+    names = [stats.stem_name(s) for s in stems]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{joined} stability report"
 
 
 def _tables(tables: dict, *names: str) -> list[pd.DataFrame]:
     return [tables.get(name, pd.DataFrame()) for name in names]
+
+
+def _match(table: pd.DataFrame, row: pd.Series, cols: list[str]) -> pd.Series | None:
+    """The row of ``table`` agreeing with ``row`` on ``cols``, or None."""
+    if table.empty:
+        return None
+    hit = table[(table[cols] == row[cols]).all(axis=1)]
+    return hit.iloc[0] if len(hit) else None
+
+
+def verdicts(tables: dict) -> list[str]:
+    """One short verdict per comparison of the resolution table (every compared pair)."""
+    res, ks, paired = _tables(tables, "resolution", "ks", "paired")
+    if res.empty:
+        return []
+    cols = [c for c in res.columns[: list(res.columns).index("n_a")]]
+    return [words.verdict(r, _match(ks, r, cols), _match(paired, r, cols))
+            for _, r in res.iterrows()]
 
 
 def resolution_findings(tables: dict) -> list[str]:
@@ -118,112 +183,9 @@ def findings(tables: dict) -> list[str]:
     return lines + [words.paired_sentence(r) for _, r in paired.iterrows()]
 
 
-def _resolution_section(tables: dict) -> Section:
-    """What the sample size can resolve, before any result is read."""
-    from analysis import resolution
-
-    alpha = f"{resolution.ALPHA:g}"
-    return Section(
-        "What this sample size can resolve",
-        "From the trial counts alone, per lr/wd-study comparison (the arms of the KS and "
-        f"paired tables below), at α = {alpha}. ks_min_gap: the smallest EDF gap (KS "
-        f"statistic) for which scipy.stats.ks_2samp gives p < {alpha} with n_a and n_b "
-        "trials, found by inverting ks_2samp's p-value over the gaps those sizes can produce "
-        "(ks_method: the distribution it uses, exact or asymptotic, as ks_2samp picks). "
-        "dkw_a/dkw_b: each EDF's 95% DKW band half-width. wilcoxon_min_same_way: the fewest "
-        f"of the n_pairs shared draws that must go one way for scipy.stats.wilcoxon to give "
-        f"p < {alpha} (wilcoxon_max_minority: the largest signed-rank sum of the draws going "
-        "the other way that still does; empty: no outcome does; wilcoxon_best_p: the p of "
-        "all draws one way). best_sd_a/best_sd_b: ±1σ of an arm's best of its N draws "
-        "(with-replacement form, as in the expected-best band). A larger sweep of the same "
-        "arms beside this one (a sibling folder's trials.csv) is named with its n "
-        "(larger_sweeps.csv).",
-        tables.get("resolution", pd.DataFrame()), findings=resolution_findings(tables))
-
-
-def _stability_sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
-    """Summary, EDFs and the stem comparisons."""
-    from analysis import plots, stats
-
-    within = ", ".join(str(k) for k in stats.WITHIN)
-    ks, paired = _tables(tables, "ks", "paired")
-    return [
-        Section("Stability summary per group",
-                f"Every study, each group one arm (keys: {', '.join(keys)}); studies and "
-                f"datasets are never pooled. n finished trials; best and median top-1 error "
-                f"(%); within_k: fraction of trials with Δerror < k points ({within}); "
-                "diverged_frac; auc_10: area under the Δ-EDF on [0, 10] points (10 = every "
-                "trial at the best); best_lr/best_wd at batch 2048.", tables["summary"]),
-        Section("EDF of Δerror (lr/wd study)",
-                "F(e) = fraction of an arm's trials with error below its best + e. Steeper "
-                "and higher is more stable. Shaded with dashed edges: 95% DKW band, valid for "
-                f"the whole curve at once. Arms with fewer than {plots.MIN_EDF_TRIALS} trials "
-                "are left out. The x axis holds every finished trial: a curve ending below 1 "
-                "means diverged trials, counted at their recorded error.",
-                figure=pngs.get("edf_delta")),
-        Section("EDF of top-1 error (lr/wd study)", "The same curves on absolute error.",
-                figure=pngs.get("edf_error")),
-        Section("Unpaired comparison: KS test (ViT_P vs ViT_C, ViT_C vs CNN)",
-                "ks_pvalue: scipy.stats.ks_2samp on Δerror (ks.csv also has it on absolute "
-                "error); within_4_diff = within_4_b − within_4_a with a 95% bootstrap "
-                "interval. dkw_a/dkw_b: each curve's 95% band half-width.",
-                ks, findings=[words.ks_sentence(r) for _, r in ks.iterrows()]),
-        Section("Paired comparison on shared lr/wd draws",
-                "Arms joined on (sweep, sample): ViT_P and ViT_C train at identical lr/wd at "
-                "each sample k, the CNN at the same quantiles of its own interval. diff = "
-                "err_b − err_a per draw; wilcoxon_pvalue: scipy.stats.wilcoxon; "
-                "within_4 interval: paired bootstrap over sample indices.",
-                paired, pngs.get("paired"),
-                findings=[words.paired_sentence(r) for _, r in paired.iterrows()]),
-    ]
-
-
-def _budget_sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
-    """Expected best error, good ranges, importance, lr/wd maps."""
-    curves, ranges, importance = _tables(tables, "expected_best", "good_range", "importance")
-    return [
-        Section("Expected best error vs number of trials",
-                "Dodge et al. (2019): the expected best of n lr/wd trials drawn without "
-                "replacement from an arm's N; band ±1σ of the with-replacement form. How "
-                "many random tries each recipe needs (expected_best.csv).",
-                figure=pngs.get("expected_best"),
-                findings=words.expected_sentences(curves, keys) if not curves.empty else []),
-        Section("Good lr, wd and lr·wd ranges",
-                "pycls's sweep analysis: the interval spanned by an arm's best 25% of trials, "
-                "its width in decades (narrower = less stable), and 95% bootstrap intervals "
-                "of its ends.", ranges,
-                findings=words.range_sentences(ranges) if not ranges.empty else []),
-        Section("Hyperparameter importance (Optuna)",
-                "Optuna's PedAnovaImportanceEvaluator on each arm's finished trials "
-                "(log-uniform lr and wd over the arm's observed range), normalised to sum "
-                "to 1.", importance,
-                findings=words.importance_sentences(importance) if not importance.empty
-                else []),
-        Section("Error vs lr and wd",
-                "Trials of lr/wd (and tune) studies, lr and wd at batch 2048; the star marks "
-                "each arm's best.", figure=pngs.get("hparams")),
-    ]
-
-
-def _recipe_sections(tables: dict, pngs: dict) -> list[Section]:
-    """Optimizer gap and training length."""
-    gap, lengths = _tables(tables, "optimizer_gap", "training_length")
-    return [
-        Section("Optimizer gap (AdamW vs SGD)",
-                "Each optimizer's tuned error (the seed mean at a fixed lr/wd, or the best of "
-                "an lr/wd sweep), n = trials it came from, [lo, hi] = seeds' range or a "
-                "bootstrap 95% interval of the best; gap = SGD − AdamW.",
-                gap, pngs.get("optimizer_gap"),
-                findings=words.gap_sentences(gap) if not gap.empty else []),
-        Section("Training length",
-                "Tuned error per schedule length and its gap to the longest schedule.",
-                lengths, pngs.get("training_length"),
-                findings=words.length_sentences(lengths) if not lengths.empty else []),
-    ]
-
-
 def sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
-    """The report's sections in reading order; studies absent from the results drop out."""
-    every = ([_resolution_section(tables)] + _stability_sections(tables, pngs, keys)
-             + _budget_sections(tables, pngs, keys) + _recipe_sections(tables, pngs))
-    return [s for s in every if not s.empty]
+    """The report's sections in reading order (after the answer); studies absent from the
+    results drop out."""
+    from analysis import report_text
+
+    return [s for s in report_text.sections(tables, pngs, keys) if not s.empty]

@@ -57,15 +57,15 @@ def size_order(frame: pd.DataFrame) -> list[str]:
 
 
 def ordered(table: pd.DataFrame, sizes: list[str], last: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Rows sorted by study, data, sweep, optimizer, batch, epochs, size (in the order of
+    """Rows sorted by study, data, sweep, subset, optimizer, batch, epochs, size (in the order of
     ``sizes``), stem (ViT_P first) and model; columns in ``last`` sort last instead. The
     sort is stable, so rows that tie (the steps of one EDF) keep their order."""
     sizes = {s: i for i, s in enumerate(sizes)}
     rank = {"optimizer": lambda v: _rank(v, OPTIMIZER_ORDER),
             "study": lambda v: _rank(v, STUDY_ORDER),
             "stem": lambda v: _rank(v, STEM_ORDER), "size": lambda v: v.map(sizes)}
-    cols = ("study", "data", "sweep", "optimizer", "batch_size", "epochs", "size", "stem",
-            "model")
+    cols = ("study", "data", "sweep", "subset", "optimizer", "batch_size", "epochs", "size",
+            "stem", "model")
     cols = [c for c in cols if c in table and c not in last] + [c for c in last if c in table]
     key = pd.DataFrame({c: rank.get(c, lambda v: v)(table[c]) for c in cols})
     return table.loc[key.sort_values(cols, kind="stable").index].reset_index(drop=True)
@@ -119,8 +119,9 @@ def edf_curves(frame: pd.DataFrame, keys: list[str], max_steps: int = MAX_STEPS,
     for _, g in frame[lrwd_mask(frame)].groupby(keys, sort=False):
         curve = E.ecdf(g["err"].to_numpy(), confidence)
         keep = E.thin(len(curve.x), max_steps)
+        delta = E.on_grid(curve.x[keep] - curve.x[0], curve.x)
         part = pd.DataFrame({"n": curve.n, "n_diverged": int(g["diverged"].sum()),
-                             "error": curve.x[keep], "delta": curve.x[keep] - curve.x[0],
+                             "error": curve.x[keep], "delta": delta,
                              "F": curve.F[keep], "lower": curve.lower[keep],
                              "upper": curve.upper[keep]})
         parts.append(part.assign(**{c: g[c].iloc[0] for c in info})[info + list(part)])
@@ -140,9 +141,13 @@ def within_diff_ci(delta_a: np.ndarray, delta_b: np.ndarray, n_resamples: int = 
 
     Each arm's best is held at its observed value (the bootstrap of a minimum is biased),
     so the interval answers: given the two reference points, is the difference real?
+    Unpaired arms are sorted first and paired ones come in sample order, so the draws
+    (by position) do not depend on the row order of trials.csv.
     """
     if min(len(delta_a), len(delta_b)) < 2:
         return float("nan"), float("nan")
+    if not paired:
+        delta_a, delta_b = np.sort(delta_a), np.sort(delta_b)
     size = len(delta_a) + len(delta_b)
     n_resamples = min(n_resamples, max(MIN_RESAMPLES, MAX_DRAWS // size))  # the cost cap
     with warnings.catch_warnings():

@@ -25,6 +25,8 @@ def where(row: pd.Series | dict) -> str:
         parts.append(f"{row['study']} on {row.get('data', '?')}")
     if "sweep" in row:
         parts.append(f"sweep {row['sweep']}")
+    if "subset" in row:
+        parts.append(f"subset {row['subset']}")
     return " · ".join(parts)
 
 
@@ -49,10 +51,9 @@ def ks_sentence(row: pd.Series) -> str:
     if not row["ks_pvalue"] < ALPHA:
         return (f"{head}: the data cannot tell the two Δ-EDFs apart (each curve has a "
                 f"±{band:.2f} DKW band).")
+    ci = within_ci(row["within_4_diff"], row["within_4_lo"], row["within_4_hi"], "95% CI")
     return (f"{head}: the Δ-EDFs differ; within 4 points of their best: {a} "
-            f"{row['within_4_a']:.0%}, {b} {row['within_4_b']:.0%} (difference "
-            f"{row['within_4_diff']:+.2f}, 95% CI [{row['within_4_lo']:+.2f}, "
-            f"{row['within_4_hi']:+.2f}]).")
+            f"{row['within_4_a']:.0%}, {b} {row['within_4_b']:.0%} ({ci}).")
 
 
 def paired_sentence(row: pd.Series) -> str:
@@ -69,9 +70,19 @@ def paired_sentence(row: pd.Series) -> str:
     lo, hi = row["within_4_lo"], row["within_4_hi"]
     if np.isnan(lo):
         return f"{head}: {verdict}."
-    ci = f"within-4 difference {row['within_4_diff']:+.2f}, paired 95% CI [{lo:+.2f}, {hi:+.2f}]"
-    ci += " (excludes 0)" if lo > 0 or hi < 0 else " (includes 0: not resolved)"
-    return f"{head}: {verdict}; {ci}."
+    return f"{head}: {verdict}; {within_ci(row['within_4_diff'], lo, hi, 'paired 95% CI')}."
+
+
+def within_ci(diff: float, lo: float, hi: float, name: str) -> str:
+    """The within-4 difference with its bootstrap interval, in words. A zero-width
+    interval is no evidence of a zero difference: every resample gave the same value,
+    which happens when too few trials lie near the 4-point cut to move it."""
+    text = f"within-4 difference {diff:+.2f}"
+    if np.isclose(lo, hi):
+        return (f"{text}, and every bootstrap resample gives {lo:+.2f} (a zero-width "
+                "interval: too few trials near the 4-point cut to resolve it)")
+    text += f", {name} [{lo:+.2f}, {hi:+.2f}]"
+    return text + (" (excludes 0)" if lo > 0 or hi < 0 else " (includes 0: not resolved)")
 
 
 def expected_sentences(curves: pd.DataFrame, keys: list[str], at: int = 8) -> list[str]:
@@ -81,52 +92,67 @@ def expected_sentences(curves: pd.DataFrame, keys: list[str], at: int = 8) -> li
     for _, c in curves.groupby(keys, sort=False):
         first = c.iloc[0]
         n = min(at, int(first["N"]))
-        value = c.loc[c["n_trials"] <= n, "expected"].iloc[-1]
+        at_n = c[c["n_trials"] <= n].iloc[-1]
+        value, sd = at_n["expected"], at_n["sd"]
         need = expected.trials_to_within(c, 1.0)
         out.append(f"{stats.stem_name(first['stem'])} {first['model']} ({where(first)}): "
-                   f"expected best of {n} random draws {value:.1f}%; {need} draw(s) expected "
+                   f"expected best of {n} random draws {value:.1f}% (±{sd:.1f}, 1σ over "
+                   f"which {n} of the {first['N']} are drawn); {need} draw(s) expected "
                    f"to come within 1 point of the best of all {first['N']} "
                    f"({c['expected'].iloc[-1]:.1f}%).")
     return out
 
 
 def range_sentences(ranges: pd.DataFrame, param: str = "lr") -> list[str]:
-    """Per arm: the width of the good range of ``param`` with the intervals of its ends."""
+    """Per arm: pycls's good range of ``param`` and its width."""
     out = []
     for _, r in ranges[ranges["param"] == param].iterrows():
-        ends = ""
-        if "lo_low" in r and not pd.isna(r.get("lo_low")):
-            ends = (f" (ends' 95% CIs [{r['lo_low']:.3g}, {r['lo_high']:.3g}] and "
-                    f"[{r['hi_low']:.3g}, {r['hi_high']:.3g}])")
-        out.append(f"{stats.stem_name(r['stem'])} {r['model']} ({where(r)}): best "
-                   f"{r['top']} of {r['n']} trials span {param} {r['lo']:.3g}–{r['hi']:.3g}, "
-                   f"{r['decades']:.2f} decades{ends}.")
+        out.append(f"{stats.stem_name(r['stem'])} {r['model']} ({where(r)}): the best trial "
+                   f"of a random {r['subset_size']} of its {r['n']} lands at {param} "
+                   f"{r['lo']:.3g}–{r['hi']:.3g} (95%; median {r['median']:.3g}), "
+                   f"{r['decades']:.2f} decades.")
     return out
 
 
 def importance_sentences(table: pd.DataFrame) -> list[str]:
-    """Per arm: which of lr and wd matters more, with the evaluator named."""
+    """Per arm: whether lr or wd picks out the best trials at all, and which more."""
     out = []
     for _, r in table.iterrows():
-        top = "lr" if r["importance_lr"] >= r["importance_wd"] else "wd"
-        out.append(f"{stats.stem_name(r['stem'])} {r['model']} ({where(r)}): {r['evaluator']} "
-                   f"on {r['n_used']} trials gives lr {r['importance_lr']:.2f}, wd "
-                   f"{r['importance_wd']:.2f}: {top} explains more of the error.")
+        head = (f"{stats.stem_name(r['stem'])} {r['model']} ({where(r)}): PED-ANOVA raw "
+                f"scores on {r['n_used']} trials lr {r['raw_lr']:.3g} (permutation p = "
+                f"{r['p_lr']:.2g}), wd {r['raw_wd']:.3g} (p = {r['p_wd']:.2g})")
+        if r["negligible"]:
+            out.append(f"{head}: neither stands out from shuffled errors, so the "
+                       f"{r['importance_lr']:.2f}/{r['importance_wd']:.2f} split is noise.")
+            continue
+        top = "lr" if r["raw_lr"] >= r["raw_wd"] else "wd"
+        out.append(f"{head}: {top} picks out the best trials more (split lr "
+                   f"{r['importance_lr']:.2f}, wd {r['importance_wd']:.2f}).")
     return out
 
 
 def gap_sentences(gap: pd.DataFrame) -> list[str]:
-    """Per model: the SGD - AdamW gap, and whether the two intervals overlap."""
+    """Per model: the SGD - AdamW gap, and whether the two intervals overlap, touch
+    (share an end, at the printed 0.1 resolution) or are apart."""
     out = []
     for _, r in gap.iterrows():
-        overlap = not (r["hi_adamw"] < r["lo_sgd"] or r["hi_sgd"] < r["lo_adamw"])
-        verdict = ("the intervals overlap: not resolved at this n" if overlap
-                   else "the intervals do not overlap")
+        verdict = overlap_words(*(round(float(r[c]), 1) for c in ("lo_adamw", "hi_adamw",
+                                                                   "lo_sgd", "hi_sgd")))
         out.append(f"{r['model']} ({where(r)}): SGD − AdamW = {r['gap']:+.2f} points "
                    f"(AdamW {r['err_adamw']:.1f}% [{r['lo_adamw']:.1f}, {r['hi_adamw']:.1f}], "
                    f"n = {r['n_adamw']}; SGD {r['err_sgd']:.1f}% [{r['lo_sgd']:.1f}, "
                    f"{r['hi_sgd']:.1f}], n = {r['n_sgd']}); {verdict}.")
     return out
+
+
+def overlap_words(lo_a: float, hi_a: float, lo_b: float, hi_b: float) -> str:
+    """How two intervals lie: overlapping, touching at one end, or apart."""
+    if hi_a < lo_b or hi_b < lo_a:
+        return "the intervals do not overlap"
+    if hi_a == lo_b or hi_b == lo_a:
+        return (f"the intervals touch at {max(lo_a, lo_b):.1f} (they share an end): not "
+                "resolved at this n")
+    return "the intervals overlap: not resolved at this n"
 
 
 def length_sentences(lengths: pd.DataFrame) -> list[str]:
@@ -198,3 +224,38 @@ def larger_sentence(row: pd.Series) -> str:
     if not can:
         return text + f"; even its n resolves no difference at p < {ALPHA:g}."
     return text + "; " + " and ".join(can) + "."
+
+
+def verdict(res: pd.Series, ks: pd.Series | None, pair: pd.Series | None) -> str:
+    """One comparison's answer first: what differs, by how much, and whether the n
+    resolves it (paired test on shared draws, then the Δ-EDFs' KS test)."""
+    a, b = _names(res)
+    parts = []
+    if pair is not None and not pd.isna(pair["wilcoxon_pvalue"]):
+        side = "lower" if pair["diff_median"] < 0 else "higher"
+        shown = pair["wilcoxon_pvalue"] < ALPHA
+        parts.append(
+            f"on the same {pair['n_pairs']} lr/wd draws {b} is lower in {pair['b_lower']} of "
+            f"{pair['n_pairs']} "
+            f"(median {pair['diff_median']:+.2f} points, Wilcoxon p = "
+            f"{pair['wilcoxon_pvalue']:.2g}): "
+            + (f"{b}'s error is {side}, resolved" if shown else "not resolved at this n"))
+    if ks is not None:
+        told = ks["ks_pvalue"] < ALPHA
+        gap = "" if pd.isna(res["ks_min_gap"]) else f"; this n sees gaps ≥ {res['ks_min_gap']:.2f}"
+        parts.append(f"stability (Δ-EDF): KS D = {ks['ks_stat']:.2f}, p = {ks['ks_pvalue']:.2g}"
+                     + (" — the curves differ" if told else " — not told apart") + gap)
+    if not parts:
+        parts.append("no shared draws and no KS comparison")
+    return f"{b} vs {a} ({where(res)}, n = {_per_arm(res)}): " + "; ".join(parts) + "."
+
+
+def stall_sentence(row: pd.Series) -> str:
+    """Per arm: how many trials never left chance and how many diverged."""
+    name = f"{stats.stem_name(row['stem'])} {row['model']} ({where(row)})"
+    text = (f"{name}: {row['stalled']} of {row['with_curves']} trials end with training loss "
+            f"at ln C = {row['chance_loss']:.2f} (never learned), {row['diverged']} of "
+            f"{row['n']} diverged")
+    if row["with_curves"] and row["stalled"] == row["with_curves"]:
+        return text + "; no trial of this arm learned at all."
+    return text + f"; the best trial's final loss is {row['loss_best']:.2f}."

@@ -1,4 +1,4 @@
-"""Benchmark: ``python -m analysis.edf`` on a 100,000-row results folder (target: 10 s).
+"""Benchmark: ``python -m analysis`` on a 100,000-row results folder (target: 10 s).
 
 Run ``.venv/bin/python bench/bench_analysis.py [--rows N] [--repeat R]``. It writes a fake
 lr/wd study (2 sizes x 2 stems x 2 optimizers, paired samples, some diverged, 0.1% of
@@ -46,7 +46,7 @@ def main() -> int:
         fixture.write_results(tmp, trials, curves=False)
         for _ in range(args.repeat):
             cpu, start = child_cpu_s(), time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "analysis.edf", tmp], cwd=root,
+            done = subprocess.run([sys.executable, "-m", "analysis", tmp], cwd=root,
                                   capture_output=True, text=True)
             walls.append(time.perf_counter() - start)
             cpus.append(child_cpu_s() - cpu)
@@ -55,7 +55,7 @@ def main() -> int:
                 return done.returncode
     best = min(walls)
     runs = ", ".join(f"{w:.2f}" for w in walls)
-    print(f"python -m analysis.edf on {len(trials):,} trial rows: {best:.2f} s best of "
+    print(f"python -m analysis on {len(trials):,} trial rows: {best:.2f} s best of "
           f"{args.repeat} ({runs}); {best / TARGET_S:.2f} x the {TARGET_S:g} s target; "
           f"CPU {min(cpus):.2f} s")
     return 0 if best < TARGET_S else 1

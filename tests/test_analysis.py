@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,11 @@ from scipy import stats as sps
 from analysis import edf, expected, fixture, importance, load, resolution, stats, words
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "optimizer_gap",
-           "training_length")
+FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "good_range",
+           "rank_map", "training_curves", "optimizer_gap", "training_length")
 TABLES = ("resolution", "summary", "ks", "paired", "expected_best", "good_range",
-          "importance", "edf", "optimizer_gap", "training_length")
+          "importance", "edf", "stalls", "training_curves", "optimizer_gap",
+          "training_length")
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
@@ -77,6 +79,14 @@ def test_report_is_self_contained(example):
     assert html.count("src=") == len(FIGURES) and "<link" not in html
     assert "Stability summary per group" in html and "ViT_P vs ViT_C" in html
     assert "ViT_C vs CNN" in html and "Wilcoxon p =" in html and "PedAnova" in html
+    assert "<title>ViT_P, ViT_C and CNN stability report</title>" in html
+    # The answer first: the Δ-EDF figure and the verdicts before any table or definition.
+    answer = html.index("Answer: stability per comparison")
+    assert answer < html.index('alt="edf_delta"') < html.index('class="verdicts"')
+    assert html.index('class="verdicts"') < html.index("<table")
+    for at in [i for i in range(len(html)) if html.startswith("<table", i)]:
+        before = html[:at]  # every table is folded away inside a <details>
+        assert before.rfind("<details>") > before.rfind("</details>")
 
 
 def test_summary_numbers(example):
@@ -108,7 +118,11 @@ def test_edf_equals_scipy_ecdf(example):
         ref = sps.ecdf(g["err"].to_numpy()).cdf
         np.testing.assert_allclose(curve["error"], ref.quantiles)
         np.testing.assert_allclose(curve["F"], ref.probabilities)
-        np.testing.assert_allclose(curve["delta"], ref.quantiles - ref.quantiles[0])
+        # Δ on the errors' grid (here 1e-6: the fixture's errors are continuous)
+        np.testing.assert_allclose(curve["delta"], ref.quantiles - ref.quantiles[0],
+                                   atol=1e-6)
+        np.testing.assert_array_equal(
+            curve["delta"], edf.on_grid(ref.quantiles - ref.quantiles[0], ref.quantiles))
         eps = edf.dkw_epsilon(len(g))
         np.testing.assert_allclose(curve["upper"], np.minimum(ref.probabilities + eps, 1))
 
@@ -291,16 +305,17 @@ def test_expected_best_matches_brute_force():
 
     errors = np.array([31.0, 27.5, 40.2, 27.5, 99.9, 33.3, 29.1])
     ns = np.arange(1, len(errors) + 1)
-    without, with_mean, sd = expected.expected_min(errors, ns)
+    without, with_mean, sd, sd_without = expected.expected_min(errors, ns)
     for n in ns:
         subsets = [min(c) for c in combinations(errors, n)]
         assert without[n - 1] == pytest.approx(np.mean(subsets))
+        assert sd_without[n - 1] == pytest.approx(np.std(subsets), abs=1e-9)
         if n <= 4:
             tuples = np.array([min(t) for t in product(errors, repeat=n)])
             assert with_mean[n - 1] == pytest.approx(tuples.mean())
             assert sd[n - 1] == pytest.approx(tuples.std())
     big = np.random.default_rng(0).gamma(2.0, 3.0, 512)  # log-binomials: stable at N=512
-    without, _, _ = expected.expected_min(big, np.arange(1, 513))
+    without, _, _, _ = expected.expected_min(big, np.arange(1, 513))
     assert np.all(np.isfinite(without)) and np.all(np.diff(without) <= 1e-9)
     assert without[0] == pytest.approx(big.mean()) and without[-1] == pytest.approx(big.min())
 
@@ -318,6 +333,13 @@ def test_expected_best_csv(example):
                       for _ in range(40_000)])
     assert c["expected"].iloc[4] == pytest.approx(draws.mean(), abs=0.3)
     assert c["expected"].iloc[-1] == pytest.approx(g["err"].min())
+    # The band is ±1σ of the same without-replacement draws: it holds its curve at every n.
+    assert (curves["lo"] <= curves["expected"]).all() and (
+        curves["expected"] <= curves["hi"]).all()
+    np.testing.assert_allclose(curves["hi"] - curves["expected"], curves["sd"])
+    np.testing.assert_allclose(curves["expected"] - curves["lo"], curves["sd"])
+    assert c["sd"].iloc[4] == pytest.approx(draws.std(), rel=0.05)
+    assert c["sd"].iloc[-1] == pytest.approx(0, abs=1e-9)  # every trial drawn
     assert expected.n_grid(20_000)[[0, -1]].tolist() == [1, 20_000]
 
 
@@ -335,7 +357,9 @@ def test_paired_comparison(example):
         assert row["n_pairs"] == len(d) == 24
         assert row["diff_median"] == pytest.approx(d.median())
         assert row["diff_mean"] == pytest.approx(d.mean())
-        assert row["wilcoxon_pvalue"] == pytest.approx(sps.wilcoxon(d.to_numpy()).pvalue)
+        d = edf.on_grid(d, pd.concat([a["err"], b["err"]]))
+        ref = sps.wilcoxon(d, method="exact")  # 24 pairs: scipy's exact distribution
+        assert row["wilcoxon_pvalue"] == pytest.approx(ref.pvalue)
         same = np.allclose(a["lr"], b["lr"].loc[a.index]) and np.allclose(
             a["wd"], b["wd"].loc[a.index])
         assert same == (row["stem_b"] == "conv") == (row["same_lr_wd"] == 1.0)
@@ -356,20 +380,43 @@ def test_paired_bootstrap_resamples_pairs_jointly():
     assert paired_ci[1] - paired_ci[0] < 0.5 * (unpaired[1] - unpaired[0])
 
 
-def test_good_ranges(example):
+def pycls_get_filters(errs: list[float], vals: dict[str, list[float]], alpha: float = 5,
+                      sample: float = 0.25, b: int = 2500) -> dict[str, list[float]]:
+    """pycls.sweep.analysis.get_filters (facebookresearch/pycls, main), re-written over
+    plain lists: the sweep's "error" and each metric's already log10-transformed values."""
+    errs = np.array(errs)
+    n, b, filters = len(errs), int(b), {}
+    percentiles = [alpha / 2, 50, 100 - alpha / 2]
+    n_sample = int(sample) if sample > 1 else max(1, int(n * sample))
+    samples = [np.random.choice(n, n_sample) for _ in range(b)]
+    samples = [s[np.argmin(errs[s])] for s in samples]
+    for metric, metric_vals in vals.items():
+        v = np.array(metric_vals)
+        v = [v[s] for s in samples]
+        v_min, v_med, v_max = tuple(np.percentile(v, percentiles))
+        filters[metric] = [v_min, v_med, v_max]
+    return filters
+
+
+def test_good_ranges_are_pycls_get_filters(example):
     root, _ = example
     table = pd.read_csv(root / "analysis" / "good_range.csv")
     trials = trials_of(root)
-    lrwd = trials[trials["study"] == "lr_wd"].assign(lrwd=lambda t: t["lr"] * t["wd"])
-    assert len(table) == 12 * 3
-    for _, row in table.iterrows():
-        g = lrwd[(lrwd["model"] == row["model"]) & (lrwd["optimizer"] == row["optimizer"])]
-        top = g.sort_values("err", kind="stable").head(int(np.ceil(0.25 * len(g))))
-        assert row["top"] == len(top) == 6
-        assert row["lo"] == pytest.approx(top[row["param"]].min())
-        assert row["hi"] == pytest.approx(top[row["param"]].max())
-        assert row["decades"] == pytest.approx(np.log10(row["hi"] / row["lo"]))
-        assert row["lo_low"] <= row["lo_high"] and row["hi_low"] <= row["hi_high"]
+    lrwd = trials[trials["study"] == "lr_wd"]
+    assert len(table) == 12 * 3 and set(table["param"]) == {"lr", "wd", "lrwd"}
+    for (model, opt), rows in table.groupby(["model", "optimizer"]):
+        g = lrwd[(lrwd["model"] == model) & (lrwd["optimizer"] == opt)]
+        g = g.sort_values(["err", "lr", "wd", "sample", "trial_id"])  # the data order
+        logs = {"lr": np.log10(g["lr"]), "wd": np.log10(g["wd"])}
+        logs["lrwd"] = logs["lr"] + logs["wd"]  # pycls's aug.lr_wd
+        np.random.seed(0)  # the analysis draws from RandomState(0)
+        ref = pycls_get_filters(list(g["err"]), {k: list(v) for k, v in logs.items()})
+        for _, row in rows.iterrows():
+            lo, med, hi = ref[row["param"]]
+            assert row["subset_size"] == 6 and row["n"] == 24
+            assert (row["lo"], row["median"], row["hi"]) == pytest.approx(
+                (10**lo, 10**med, 10**hi), rel=1e-9)
+            assert row["decades"] == pytest.approx(hi - lo)
 
 
 def test_importance_matches_optuna(example):
@@ -387,11 +434,19 @@ def test_importance_matches_optuna(example):
     study.add_trials([optuna.trial.create_trial(params={"lr": r.lr, "wd": r.wd},
                                                 distributions=dists, value=r.err)
                       for r in g.itertuples()])
-    ref = optuna.importance.get_param_importances(
-        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # normalize=False is "experimental" in Optuna
+        raw = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                      normalize=False)
+    ref = optuna.importance.get_param_importances(study, evaluator=evaluator)
     assert row["evaluator"] == "PedAnovaImportanceEvaluator" and row["n_used"] == len(g)
+    assert row["raw_lr"] == pytest.approx(raw["lr"]) and row["raw_wd"] == pytest.approx(
+        raw["wd"])
     assert row["importance_lr"] == pytest.approx(ref["lr"])
     assert row["importance_wd"] == pytest.approx(ref["wd"])
+    assert 1 / 40 <= row["p_lr"] <= 1 and 1 / 40 <= row["p_wd"] <= 1
+    assert row["negligible"] == (min(row["p_lr"], row["p_wd"]) >= 0.05)
     assert len(table) == 12 and importance.MAX_TRIALS <= 1000
 
 
@@ -494,7 +549,7 @@ def test_resolution_csv_and_report(example):
     best = rng.choice(errors, (40_000, len(errors))).min(axis=1)
     assert row["best_sd_a"] == pytest.approx(best.std(), rel=0.05)
     html = (root / "analysis" / "report.html").read_text(encoding="utf-8")
-    assert html.index("What this sample size can resolve") < html.index("Stability summary")
+    assert html.index("Answer") < html.index("What this sample size can resolve")
     assert ("at n = 24 per arm, the KS test can only detect EDF gaps of at least "
             f"{resolution.ks_min_gap(24, 24):.2f}") in done.stdout
     assert not (root / "analysis" / "larger_sweeps.csv").exists()  # every sweep analysed

@@ -43,8 +43,11 @@ def run_notebook(cwd: Path, results: Path | None, monkeypatch: pytest.MonkeyPatc
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd)}}).execute()
-    return "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
-                     for out in cell.get("outputs", []) if out.get("name") == "stdout")
+    outputs = [out for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", [])]
+    stderr = "\n".join(out.get("text", "") for out in outputs if out.get("name") == "stderr")
+    assert "IProgress" not in stderr and "Warning" not in stderr, stderr
+    return "\n".join(out.get("text", "") for out in outputs if out.get("name") == "stdout")
 
 
 @pytest.mark.parametrize("cwd", [ROOT, ROOT / "notebooks"], ids=["from root", "from notebooks"])
@@ -54,6 +57,9 @@ def test_notebook_runs_headless_on_a_fixture(cwd, tmp_path, monkeypatch):
     assert f"repository: {ROOT}" in text and str(tmp_path / "results") in text
     assert "ViT_P vs ViT_C" in text and "ViT_C vs CNN" in text and "Wilcoxon p =" in text
     assert "expected best of 8 random draws" in text and "SGD − AdamW" in text
+    assert "the KS test can only detect EDF gaps of at least" in text  # what n resolves
+    assert "ViT_C vs ViT_P (tiny · AdamW" in text  # a verdict per comparison
+    assert "trials end with training loss at ln C" in text  # the training curves
 
 
 def example_is_old_format() -> bool:
