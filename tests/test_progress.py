@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from conftest import kill_tree
 
-from sweep.driver.progress import CLEAR, Progress, eta_s
+from sweep.driver.progress import CLEAR, ProgressLine, eta_s
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
@@ -37,7 +37,7 @@ def _curve(tid, epoch, elapsed):
 
 def test_plain_output_has_one_line_per_finished_trial_and_a_summary():
     out = io.StringIO()
-    p = Progress("s", total=3, slots=1, stream=out, tty=False)
+    p = ProgressLine("s", total=3, slots=1, stream=out, tty=False)
     trials = [_row("a", "running"), _row("b", "running")]
     for _ in range(3):  # epochs reported, nothing finished: no line
         p.update(trials, [_curve("a", 1, 10.0)])
@@ -45,19 +45,43 @@ def test_plain_output_has_one_line_per_finished_trial_and_a_summary():
     p.update(trials, [_curve("a", 2, 20.0)])
     p.update(trials, [_curve("a", 2, 20.0), _curve("b", 1, 10.0)])
     trials[1] = _row("b", "failed")
+    p.update(trials, [])  # its slot is free: the line waits for the next trial
+    trials.append(_row("c", "running"))
     p.update(trials, [])
     p.summary(trials, [])
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and "\r" not in out.getvalue()
     assert lines[0].startswith("[s] 1/3 done, 1 running, 0 failed, 0 diverged")
     assert "best vitp_tiny-adamw 40.0" in lines[0] and "ETA" in lines[0]
-    assert "1 failed" in lines[1]
+    assert "1 failed" in lines[1] and "1 running" in lines[1]
     assert lines[2].startswith("[s] finished: 1/3 done")
+
+
+def test_plain_line_counts_the_trial_that_takes_the_freed_slot():
+    """Two slots: the line for a finished trial is written once the next trial holds the
+    slot (not "1 running" while two run), or after REFILL_WAIT_S without one."""
+    out, now = io.StringIO(), [0.0]
+    p = ProgressLine("s", total=4, slots=2, stream=out, tty=False, clock=lambda: now[0])
+    trials = [_row("a", "running"), _row("b", "running")]
+    p.update(trials, [])
+    trials[0] = _row("a", "done", best=40.0)
+    p.update(trials, [])
+    assert out.getvalue() == ""
+    trials.append(_row("c", "running"))
+    p.update(trials, [])
+    assert out.getvalue().startswith("[s] 1/4 done, 2 running")
+    trials[1] = _row("b", "done", best=30.0)
+    p.update(trials, [])
+    now[0] = ProgressLine.REFILL_WAIT_S
+    p.update(trials, [])  # no trial came for the slot in time: written anyway
+    assert out.getvalue().splitlines()[1].startswith("[s] 2/4 done, 1 running")
+    # Rows a killed run left as running count only up to the slots.
+    assert "2 running" in p.line([_row(t, "running") for t in "xyz"], [])
 
 
 def test_terminal_output_is_rewritten_in_place():
     out = io.StringIO()
-    p = Progress("s", total=2, slots=2, stream=out, tty=True)
+    p = ProgressLine("s", total=2, slots=2, stream=out, tty=True)
     p.update([_row("a", "running")], [])
     p.update([_row("a", "running")], [_curve("a", 1, 5.0)])
     p.update([_row("a", "done", best=12.34), _row("b", "done", model="vitc_tiny", best=9.0)],
@@ -70,12 +94,21 @@ def test_terminal_output_is_rewritten_in_place():
 
 
 def test_eta_comes_from_epoch_timings_of_running_trials():
-    # Nothing finished yet: 10 s/epoch; a has 3 of 4 epochs left, b 4 and one unknown
-    # trial 4 (the typical length) = 11 epochs over 2 slots.
+    # Nothing finished yet: 10 s/epoch; a has 3 of 4 epochs left, b 4, and one trial not
+    # started 4 (the typical length): it starts when a's slot frees, so 3 + 4 epochs.
     trials = [_row("a", "running", epochs=4), _row("b", "running", epochs=4)]
-    assert eta_s(trials, [_curve("a", 1, 10.0)], total=3, slots=2) == pytest.approx(55.0)
+    assert eta_s(trials, [_curve("a", 1, 10.0)], total=3, slots=2) == pytest.approx(70.0)
     assert math.isinf(eta_s(trials, [], total=3, slots=2))
 
+
+def test_eta_of_the_last_trials_does_not_share_idle_slots():
+    """One trial left, with 3 epochs to go, on 4 slots: 3 epochs of time, not 3/4; 10 of
+    20 trials done on 2 slots, 10 left of 4 epochs at 10 s: 5 rounds of 40 s."""
+    trials = [_row("a", "done", epochs=4), _row("b", "running", epochs=4)]
+    assert eta_s(trials, [_curve("b", 1, 10.0)], total=2, slots=4) == pytest.approx(30.0)
+    done = [_row(f"d{i}", "done", epochs=4) for i in range(10)]
+    curves = [_curve(f"d{i}", 4, 40.0) for i in range(10)]
+    assert eta_s(done, curves, total=20, slots=2) == pytest.approx(200.0)
 
 
 def _sweep(results: Path, *extra: str, stderr, timeout: float = 600) -> subprocess.Popen:

@@ -1,20 +1,25 @@
 """The sweep's live progress: one line, rewritten in place on a terminal; on a pipe or a
-log file (CI, nohup), a plain line each time a trial finishes and a summary at the end.
+log file (CI, nohup), a plain line each time a trial finishes (written once the freed slot
+has its next trial, so the running count is not one short) and a summary at the end.
 
 It reads the results writer's rows (trials and trial-epochs), so it needs no state of its
 own beyond what it last printed. The ETA comes from epoch timings, not only from finished
-trials: the median seconds per epoch of every trial that reported one, times the epochs
-still to train (unfinished trials' remaining epochs, and the epochs of trials not yet
-started), over the number of trials that run at once.
+trials: each unfinished trial's remaining epochs and each trial not yet started cost the
+median seconds per epoch of the trials that reported one, and that work is laid out over
+the slots (trials that run at once) the way the cluster runs it, each trial on the first
+free slot, so a sweep's last trials, fewer than the slots, are not counted as if they
+shared the idle ones.
 """
 
 from __future__ import annotations
 
+import heapq
 import io
 import math
 import os
 import statistics
 import sys
+import time
 from collections.abc import Iterable
 from typing import TextIO
 
@@ -43,7 +48,8 @@ def _diverged(row: dict) -> bool:
 
 
 def eta_s(trials: list[dict], curves: list[dict], total: int, slots: int) -> float:
-    """Seconds left: median s/epoch × epochs still to train ÷ slots (inf before any epoch)."""
+    """Seconds left: the trials' remaining epochs × the median s/epoch, run ``slots`` at
+    a time, running trials first (inf before any epoch)."""
     last: dict[str, dict] = {}
     for c in curves:
         if _num(c.get("epoch")) and (c["trial_id"] not in last
@@ -55,15 +61,35 @@ def eta_s(trials: list[dict], curves: list[dict], total: int, slots: int) -> flo
         return math.inf
     epochs = [int(x) for r in trials if (x := _num(r.get("epochs")))]
     typical = statistics.mean(epochs) if epochs else 1
-    left = 0.0
+    running, queued = [], []
     for r in trials:
         if r.get("status") in (*FINISHED, "failed"):
             continue
         todo = _num(r.get("epochs")) or typical
         done = float(last[r["trial_id"]]["epoch"]) if r["trial_id"] in last else 0.0
-        left += max(0.0, todo - done)
-    left += max(0, total - len(trials)) * typical  # not started (or not yet known)
-    return statistics.median(per_epoch) * left / max(1, slots)
+        (running if r.get("status") == "running" else queued).append(max(0.0, todo - done))
+    queued += [typical] * max(0, total - len(trials))  # not started (or not yet known)
+    return statistics.median(per_epoch) * makespan(running, queued, slots)
+
+
+def makespan(running: list[float], queued: list[float], slots: int) -> float:
+    """When the last of these trials ends (in epochs): the running ones hold a slot each
+    (beyond ``slots``: stale rows of a killed run, queued), each queued one starts on the
+    first slot that frees."""
+    slots = max(1, slots)
+    ends = sorted(running, reverse=True)
+    queued = ends[slots:] + queued
+    ends = ends[:slots] + [0.0] * (slots - min(slots, len(ends)))
+    heapq.heapify(ends)
+    for work in queued:
+        heapq.heappush(ends, heapq.heappop(ends) + work)
+    return max(ends)
+
+
+def running(trials: list[dict], slots: int) -> int:
+    """Trials running now: rows a killed run left as running count only up to the slots
+    (they run again when Tune restarts them)."""
+    return min(sum(1 for r in trials if r.get("status") == "running"), slots)
 
 
 def best_per_group(trials: list[dict]) -> dict[str, float]:
@@ -79,16 +105,22 @@ def best_per_group(trials: list[dict]) -> dict[str, float]:
     return best
 
 
-class Progress:
+class ProgressLine:
     """Renders the results writer's rows as a progress line on ``stream`` (stderr)."""
 
+    # Off a terminal, a finished trial's line waits at most this long for its slot's next
+    # trial to start (a slot may stay free: a retry waiting, a full cluster).
+    REFILL_WAIT_S = 30.0
+
     def __init__(self, sweep: str, total: int, slots: int, *, stream: TextIO | None = None,
-                 tty: bool | None = None) -> None:
-        self.sweep, self.total, self.slots = sweep, total, slots
+                 tty: bool | None = None, clock=time.monotonic) -> None:
+        self.sweep, self.total, self.slots = sweep, total, max(1, slots)
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
+        self.clock = clock
         self._last_line = ""
         self._finished: int | None = None  # trials ended at the last plain line
+        self._due: float | None = None  # when a trial ended whose plain line is unwritten
 
     def line(self, trials: list[dict], curves: list[dict]) -> str:
         n = dict.fromkeys(("done", "stopped", "running", "failed"), 0)
@@ -96,8 +128,8 @@ class Progress:
             n[r.get("status")] = n.get(r.get("status"), 0) + 1
         diverged = sum(1 for r in trials if r.get("status") == "done" and _diverged(r))
         finished = n["done"] + n["stopped"]
-        parts = [f"[{self.sweep}] {finished}/{self.total} done, {n['running']} running, "
-                 f"{n['failed']} failed, {diverged} diverged"]
+        parts = [f"[{self.sweep}] {finished}/{self.total} done, {running(trials, self.slots)} "
+                 f"running, {n['failed']} failed, {diverged} diverged"]
         best = best_per_group(trials)
         if best:
             parts.append("best " + " ".join(f"{g} {e:.1f}" for g, e in sorted(best.items())))
@@ -114,8 +146,16 @@ class Progress:
         if self.tty:
             if line != self._last_line:
                 self._write(CLEAR + line[: self._width() - 1])
-        elif ended > self._finished:
-            self._write(line + "\n")
+        else:
+            if ended > self._finished and self._due is None:
+                self._due = self.clock()
+            # The slot a trial freed gets the next trial a moment later: the line waits
+            # for it, so "running" counts what runs.
+            if self._due is not None and (
+                    running(trials, self.slots) >= min(self.slots, self.total - ended)
+                    or self.clock() - self._due >= self.REFILL_WAIT_S):
+                self._write(line + "\n")
+                self._due = None
         self._finished = max(self._finished, ended)
         self._last_line = line
 

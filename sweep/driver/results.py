@@ -11,7 +11,7 @@ from ray.tune import Callback
 
 from sweep.columns import CURVE_COLUMNS, STATUSES, TRIAL_COLUMNS
 from sweep.driver import payload
-from sweep.driver.progress import FINISHED, Progress
+from sweep.driver.progress import FINISHED, ProgressLine
 from sweep.engine.checkpoint import atomic_write_bytes
 
 
@@ -57,7 +57,7 @@ class ResultsWriter(Callback):
         self.trials = {r["trial_id"]: r for r in read_csv(self.folder / "trials.csv")}
         self.curves = {(r["trial_id"], int(r["epoch"])): r
                        for r in read_csv(self.folder / "curves.csv")}
-        self._progress = Progress(self.sweep, self.total, self.slots)
+        self._progress = ProgressLine(self.sweep, self.total, self.slots)
 
     def setup(self, **info) -> None:
         self._load()
