@@ -278,6 +278,38 @@ def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path):
     assert not marker.exists()
 
 
+def _zip_of_text() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("notes.txt", "not a checkpoint")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "cut short", "another zip"])
+def test_damaged_checkpoint_is_called_corrupt_with_the_fix(tmp_path, damage):
+    """Not "holds objects other than tensors" (the refusal of a pickle that names code):
+    a damaged file is corrupt, and deleting it restarts the trial."""
+    import torch
+
+    from sweep.engine import checkpoint
+    from sweep.errors import UserError
+
+    path = tmp_path / checkpoint.CHECKPOINT
+    checkpoint.save(path, {"epoch": 1, "w": torch.ones(4096)})
+    whole = path.read_bytes()
+    path.write_bytes({"garbage": b"\x80\x02garbage, not a checkpoint", "empty": b"",
+                      "cut short": whole[: len(whole) // 2],
+                      "another zip": _zip_of_text()}[damage])
+    with pytest.raises(UserError) as e:
+        checkpoint.load(path)
+    line = str(e.value)
+    assert f"checkpoint {path} is corrupt" in line and "other than tensors" not in line
+    assert line.endswith("delete it and the trial restarts from scratch")
+
+
 def test_results_respect_the_umask(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -319,7 +351,7 @@ def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
         kill_tree(proc)
     assert proc.returncode == 1, err
     failed = [ln for ln in err.splitlines() if ln.startswith("failed: trial")]
-    assert len(failed) == 1 and "checkpoint" in failed[0] and "unreadable" in failed[0], err
+    assert len(failed) == 1 and "checkpoint" in failed[0] and "is corrupt" in failed[0], err
     assert "retrying" not in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) < 15, err
     errors = list((tmp_path / "bad" / "ray").glob("*/*/error.txt"))

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from sweep.columns import CURVE_COLUMNS
 from sweep.driver.results import ResultsWriter
 
 
@@ -36,13 +35,6 @@ def _results(path: Path) -> list[dict]:
     return out
 
 
-def _curve_row(writer: ResultsWriter, trial_id: str, result: dict) -> dict:
-    row = {"sweep": writer.sweep, "trial_id": trial_id}
-    row.update({k: result.get(k) for k in CURVE_COLUMNS[2:]})
-    row["lr"] = result.get("epoch_lr")  # as ResultsWriter.on_trial_result
-    return row
-
-
 def rebuild(writer: ResultsWriter, storage: Path) -> tuple[list[str], list[str]]:
     """Put back every row the CSVs lack; returns the trial ids whose trials.csv row and
     whose curves.csv rows were missing."""
@@ -57,7 +49,7 @@ def rebuild(writer: ResultsWriter, storage: Path) -> tuple[list[str], list[str]]
             epochs = [r for r in results if not r.get("final") and "epoch" in r]
             lost = [r for r in epochs if (tid, int(r["epoch"])) not in writer.curves]
             for r in lost:
-                writer.curves[(tid, int(r["epoch"]))] = _curve_row(writer, tid, r)
+                writer.set_curve(tid, r)
             if lost:
                 curves.append(tid)
             if tid in writer.trials:
@@ -67,7 +59,7 @@ def rebuild(writer: ResultsWriter, storage: Path) -> tuple[list[str], list[str]]
                       "TERMINATED": "done" if last.get("final") else "stopped"}.get(
                 statuses.get(tid), "done" if last.get("final") else "running")
             trial = SimpleNamespace(trial_id=tid, config=json.loads(params.read_text()))
-            writer._update(trial, last, status)
+            writer.set_row(trial, last, status)
             rows.append(tid)
     if rows or curves:
         writer.flush(curves=True)

@@ -71,10 +71,7 @@ class ResultsWriter(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if not result.get("final"):
-            row = {"sweep": self.sweep, "trial_id": trial.trial_id}
-            row.update({k: result.get(k) for k in CURVE_COLUMNS[2:]})
-            row["lr"] = result.get("epoch_lr")  # this epoch's actual lr
-            self.curves[(trial.trial_id, int(result["epoch"]))] = row
+            self.set_curve(trial.trial_id, result)
         self._update(trial, result, "running", curves=not result.get("final"))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -87,6 +84,19 @@ class ResultsWriter(Callback):
 
     # -- state --------------------------------------------------------------------------
     def _update(self, trial, result: dict, status: str, curves: bool = False) -> None:
+        self.set_row(trial, result, status)
+        self.flush(curves=curves)
+
+    def set_curve(self, trial_id: str, result: dict) -> None:
+        """The trial-epoch row of one epoch report (in memory; ``flush`` writes it)."""
+        row = {"sweep": self.sweep, "trial_id": trial_id}
+        row.update({k: result.get(k) for k in CURVE_COLUMNS[2:]})
+        row["lr"] = result.get("epoch_lr")  # this epoch's actual lr
+        self.curves[(trial_id, int(result["epoch"]))] = row
+
+    def set_row(self, trial, result: dict, status: str) -> None:
+        """The trial's row from its config (``trial.config``) and its latest report, with
+        ``status`` (in memory; ``flush`` writes it)."""
         base, spec = payload.decode(trial.config)
         row = dict(self.trials.get(trial.trial_id, {}))
         row.update({"sweep": self.sweep, "study": self.study, "data": base["data"]["name"],
@@ -101,7 +111,6 @@ class ResultsWriter(Callback):
         if "wall_s" not in result and "elapsed_s" in result:  # stopped before its end
             row["wall_s"] = result["elapsed_s"]
         self.trials[trial.trial_id] = row
-        self.flush(curves=curves)
 
     def forget(self, trial_ids: list[str]) -> None:
         """Drop these trials' rows and curves (unfinished trials that restart afresh)."""

@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +70,23 @@ def save(path: Path, state: dict) -> None:
 
 
 def load(path: Path) -> dict | None:
-    """The checkpoint at ``path``, or None when there is none."""
+    """The checkpoint at ``path``, or None when there is none. A file that is not one
+    (cut short, overwritten, not a torch archive) is refused with the fix: delete it."""
     if not path.exists():
         return None
+    fix = "delete it and the trial restarts from scratch"
+    # torch.save writes a zip archive; anything else is a damaged file, whatever error
+    # the unpickler would give for its first bytes.
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"checkpoint {path} is corrupt: not a torch checkpoint (a file cut "
+                        f"short or overwritten); {fix}")
     try:
         # Tensors and plain types only: a checkpoint is data, and unpickling arbitrary
         # objects would run whatever code the file names.
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise UserError(f"checkpoint {path} holds objects other than tensors and plain "
-                        "values (refused, not executed); delete it to restart this trial "
-                        "from scratch") from e
+                        f"values (refused, not executed); {fix}") from e
     except Exception as e:
-        raise UserError(f"checkpoint {path} is unreadable ({type(e).__name__}); delete it to "
-                        "restart this trial from scratch") from e
+        raise UserError(f"checkpoint {path} is corrupt: unreadable as a torch checkpoint "
+                        f"({type(e).__name__}); {fix}") from e
