@@ -225,6 +225,47 @@ def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, sig
     assert len(curves) == 4 and not curves.duplicated(["trial_id", "epoch"]).any()
 
 
+@pytest.mark.parametrize(("error", "tries", "words"), [
+    (Exception("The current node timed out during startup. This could happen because some "
+               "of the raylet failed to startup or the GCS has become overloaded."), 3,
+     "3 tries: this machine is too busy for it now"),
+    (ValueError("The configured object store size (1 GB) exceeds /dev/shm size"), 1,
+     "ValueError: The configured object store size"),
+])
+def test_ray_that_does_not_start_is_one_line_and_rerunning_resumes(tmp_path, capfd,
+                                                                   monkeypatch, error, tries,
+                                                                   words):
+    """In the process, with ray.init failing as it does on a busy machine: a start-up
+    timeout is tried again (Ray waits a fixed 30 s for its raylet), then one line; other
+    errors at once. The sweep's record is kept, so the same command resumes."""
+    import ray
+
+    from sweep.driver import guard
+    from sweep.run import main
+
+    calls = []
+
+    def fail(*args, **kwargs):
+        calls.append(kwargs.get("address"))
+        raise error
+
+    monkeypatch.setattr(ray, "init", fail)
+    monkeypatch.setattr(guard, "_held", [])
+    status = main(sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1",
+                             "sweep.name=start"))
+    err = capfd.readouterr().err
+    assert status == 2 and calls == ["local"] * tries, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(
+        "error: Ray did not start on this machine ("), err
+    assert words in err and err.strip().endswith(
+        "nothing of the sweep is lost: run the same command again to resume"), err
+    folder = tmp_path / "start"
+    assert (folder / "config.yaml").exists() and not (folder / "trials.csv").exists()
+    assert "Ray start-up failed" in (folder / "driver.log").read_text()  # the traceback
+    for f in guard._held:
+        f.close()  # the lock, as the process's end would release it
+
+
 def test_unreachable_cluster_fails_fast(tmp_path):
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from sweep.errors import UserError
 
 LOCK = ".lock"
+LOG = "vitstab"  # the driver's own log records: driver.log only, like Ray's
 CONNECT_TIMEOUT_S = 10.0
 
 _held: list = []  # open lock files, kept for the life of the process
@@ -131,7 +132,7 @@ def logs_to(path: Path):
     logging.captureWarnings(True)
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(n) for n in ("ray", "py.warnings")]
+    loggers = [logging.getLogger(n) for n in ("ray", "py.warnings", LOG)]
     for lg in loggers:
         lg.addHandler(handler)
     try:

@@ -4,6 +4,7 @@ hand the finished sweep to the analysis."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -20,8 +21,16 @@ from sweep.driver.studies import METRIC, MODE, Experiment
 from sweep.engine import tuned
 from sweep.errors import UserError
 
+# Ray 2.60 waits a fixed 30 s for its raylet to register (node.py, not configurable); on
+# a busy machine that fails now and then ("The current node timed out during startup"),
+# so a local start gets this many tries. The GCS port's wait is configurable: 120 s.
+START_TRIES = 3
+GCS_PORT_WAIT_S = "120"
+
 
 def init_ray(cfg: DictConfig) -> None:
+    """Join ``ray.address`` or start a local instance; a start or join that fails is one
+    ``UserError`` line saying what failed and that rerunning resumes (details in the log)."""
     import ray
 
     # Our progress line replaces Tune's tables; Ray still logs warnings and trial errors.
@@ -31,20 +40,68 @@ def init_ray(cfg: DictConfig) -> None:
     logging.getLogger("ray.tune").setLevel(logging.WARNING)
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     common = dict(log_to_driver=False, logging_level=logging.WARNING)
+    resume = "nothing of the sweep is lost: run the same command again to resume"
     if cfg.ray.address:
-        ray.init(address=cfg.ray.address, **common)
-    else:
-        # Ray's servers listen on every interface (2.60 cannot bind them to loopback);
-        # a local ray.init turns token authentication on unless RAY_AUTH_MODE says
-        # otherwise (setting it here, after Ray read its config, breaks the handshake).
-        if os.environ.get("RAY_AUTH_MODE", "token") != "token":
-            print(f"warning: RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: this machine's "
-                  "Ray accepts work from anyone who can reach its ports", file=sys.stderr)
-        # address="local": always a new instance, never another user's cluster found in
-        # /tmp/ray (ray.init's default would join it).
-        ray.init(address="local", num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
-                 object_store_memory=cfg.ray.object_store_memory, include_dashboard=False,
-                 **common)
+        try:
+            ray.init(address=cfg.ray.address, **common)
+        except Exception as e:
+            _failed_start(e)
+            raise UserError(f"could not join the Ray cluster at ray.address="
+                            f"{cfg.ray.address} ({_first_line(e)}); {resume}") from e
+        return
+    # Ray's servers listen on every interface (2.60 cannot bind them to loopback);
+    # a local ray.init turns token authentication on unless RAY_AUTH_MODE says
+    # otherwise (setting it here, after Ray read its config, breaks the handshake).
+    if os.environ.get("RAY_AUTH_MODE", "token") != "token":
+        print(f"warning: RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']}: this machine's "
+              "Ray accepts work from anyone who can reach its ports", file=sys.stderr)
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", GCS_PORT_WAIT_S)
+    for attempt in range(1, START_TRIES + 1):
+        started = _own_processes()
+        try:
+            # address="local": always a new instance, never another user's cluster found
+            # in /tmp/ray (ray.init's default would join it).
+            ray.init(address="local", num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus,
+                     object_store_memory=cfg.ray.object_store_memory,
+                     include_dashboard=False, **common)
+            return
+        except Exception as e:
+            _failed_start(e, leftovers_of=started)
+            timed_out = isinstance(e, TimeoutError) or "timed out" in str(e).lower()
+            if timed_out and attempt < START_TRIES:
+                continue
+            busy = f"{attempt} tries: this machine is too busy for it now; " if timed_out \
+                else ""
+            raise UserError(f"Ray did not start on this machine ({_first_line(e)}; {busy}"
+                            f"details in driver.log); {resume}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _own_processes() -> set[int]:
+    import psutil  # Ray's own copy (ray/thirdparty_files) is on the path once ray is imported
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _failed_start(e: BaseException, leftovers_of: set[int] | None = None) -> None:
+    """Log the traceback (to driver.log); end what a failed local start left running
+    (its GCS and raylet would load the machine the next try needs)."""
+    import psutil
+    import ray
+
+    logging.getLogger(guard.LOG).error("Ray start-up failed", exc_info=e)
+    ray.shutdown()
+    if leftovers_of is None:
+        return
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in leftovers_of]
+    for p in left:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(left, timeout=10)
 
 
 def trial_dirname(trial) -> str:
@@ -171,7 +228,7 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
         from sweep.engine.schema import trial_workers
 
         guard.check_resources(cfg.resources, workers=trial_workers(cfg.resources))
-    except (UserError, ConnectionError) as e:
+    except UserError as e:
         ray.shutdown()
         guard.say(f"error: {e}")
         return 2
