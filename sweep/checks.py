@@ -3,6 +3,7 @@ values): list keys given as one bare name, and folders that must be writable."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -42,3 +43,31 @@ def check_writable(path: Path, what: str) -> None:
     except OSError as e:
         raise UserError(f"{what}={path} is not writable ({e.strerror}); pass a folder you "
                         "can write to") from e
+
+
+def check_sweep_folder(folder: Path) -> None:
+    """Every folder and file of an existing sweep can be written again (a sweep folder
+    that turned read-only stops a sweep; this says so on the next start, with the fix):
+    folders by a probe file, files by ``os.access``."""
+    folder = Path(folder).absolute()
+    if not folder.is_dir():
+        return
+    for root, _dirs, files in os.walk(folder):
+        try:
+            with tempfile.TemporaryFile(dir=root):
+                pass
+        except OSError as e:
+            raise UserError(unwritable_line(folder, Path(root), e.strerror)) from e
+        for name in files:
+            path = Path(root) / name
+            if not path.is_symlink() and not os.access(path, os.W_OK):
+                raise UserError(unwritable_line(folder, path, "a read-only file"))
+
+
+def unwritable_line(folder: Path, where: Path, why: str | None) -> str:
+    """The one line for a sweep folder that cannot be written: where, and the fix."""
+    what = why or "denied"
+    if where != folder:
+        what = f"{where.relative_to(folder)}: {what}"
+    return (f"the sweep folder {folder} is not writable ({what}); make it writable "
+            f"again (chmod -R u+w {folder}) and run the same command to resume")

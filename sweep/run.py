@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from sweep.checks import check_writable, listify_overrides
+from sweep.checks import check_sweep_folder, check_writable, listify_overrides
 from sweep.driver import guard, record, trackers
 from sweep.driver.plan import print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         trackers.check(cfg)  # a tracker asked for but not installed: one line, nothing run
         train_images(cfg.data, strict=True)  # a missing or malformed dataset fails here, once
         guard.probe_address(cfg.ray.address)
-        check_writable(folder, "the sweep folder")  # before the lock: a read-only folder
+        check_sweep_folder(folder)  # before the lock: a folder that turned read-only
         guard.lock_sweep(folder)  # held until this process ends
         record.save(cfg, folder, starts)
     except UserError as e:

@@ -426,6 +426,59 @@ def test_deleted_rows_and_files_are_rebuilt_without_retraining(tmp_path):
     assert (folder / "curves.csv").read_text() == curves
 
 
+def _obeying_file_modes() -> list[str]:
+    """A command prefix under which this user's writes obey file modes: none needed for
+    a plain user; root drops the capabilities that let it write anywhere."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        pytest.skip("root here cannot drop CAP_DAC_OVERRIDE (no setpriv)")
+    return prefix
+
+
+def test_sweep_folder_turning_read_only_is_one_line_then_resumes(tmp_path):
+    """chmod -R a-w on the sweep folder mid-sweep: the writer, Ray's state and the trial
+    all fail; the driver ends with one line naming the folder and the fix, so does the
+    next start (nothing touched), and once writable the same command finishes."""
+    prefix = _obeying_file_modes()
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=2", "sweep.name=ro",
+                      "logger=[]")
+    folder = tmp_path / "ro"
+    line = (f"error: the sweep folder {folder} is not writable (Permission denied); make it "
+            f"writable again (chmod -R u+w {folder}) and run the same command to resume")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    driver = subprocess.Popen([*prefix, sys.executable, "-m", "sweep.run", *args], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        _wait_for(lambda: (folder / "curves.csv").exists()
+                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+        _, err = driver.communicate(timeout=300)
+    finally:
+        kill_tree(driver)
+    assert driver.returncode == 2, err
+    assert "Traceback" not in err and [ln for ln in err.splitlines()
+                                       if ln.startswith("error")] == [line], err
+    assert len(err.strip().splitlines()) <= 4, err  # the sweep's line, progress, the error
+    curves = (folder / "curves.csv").read_bytes()
+    again = subprocess.run([*prefix, sys.executable, "-m", "sweep.run", *args], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and again.stderr.strip() == line, again.stderr
+    assert (folder / "curves.csv").read_bytes() == curves
+    subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+    resumed = _run("sweep.run", args, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == 1 and trials.status[0] == "done"
+    assert sorted(pd.read_csv(folder / "curves.csv").epoch) == [1, 2]
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from sweep.checks import check_sweep_folder
 from sweep.driver import guard, payload, trackers
 from sweep.driver.progress import FINISHED
 from sweep.driver.rebuild import rebuild
@@ -259,6 +260,16 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
             guard.say(f"interrupted: results so far are in {folder}; run the same command "
                       "to resume")
             return guard.interrupt_status()
+        except Exception as e:
+            # A folder that turned read-only fails the writer, Ray's own state and the
+            # trials at once (Tune wraps the first error): one line, the tracebacks to the log.
+            try:
+                check_sweep_folder(folder)
+            except UserError as unwritable:
+                logging.getLogger(guard.LOG).error("the sweep stopped", exc_info=e)
+                guard.say(f"error: {unwritable}")
+                return 2
+            raise
         finally:
             ray.shutdown()
     c = counts(read_csv(folder / "trials.csv"))
