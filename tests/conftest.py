@@ -13,6 +13,58 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# A sweep as the tests run it: conf/preset/test.yaml (256 images, Ray on 2 CPUs, no
+# analysis); an explicit interval, so no test depends on tuned values.
+TEST_SWEEP = ["preset=test"]
+INTERVAL = "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"
+
+
+def sweep_args(results: Path, *extra: str) -> list[str]:
+    """``python -m sweep.run`` arguments of a test sweep writing under ``results``."""
+    return [*TEST_SWEEP, f"results={results}", *extra]
+
+
+# The shared Ray instance: `init_ray` as a sweep starts it (its start-up retries), in a
+# process of its own that prints the address and lives until its stdin closes.
+RAY_HOST = """
+import sys
+from omegaconf import OmegaConf
+import ray
+from sweep.driver.runner import init_ray
+init_ray(OmegaConf.create({"ray": {"address": None, "num_cpus": 2, "num_gpus": 0,
+                                    "object_store_memory": 100_000_000}}))
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """``ray.address=HOST:PORT`` of one local Ray instance (2 CPUs) shared by the sweeps
+    whose check does not depend on the driver starting Ray itself (signals, killed
+    drivers and workers, the token, environment passed to trials do): a sweep that joins
+    it skips Ray's start-up, the slowest part of a small sweep on a busy machine."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    log = tmp_path_factory.mktemp("ray-host") / "stderr.txt"
+    with open(log, "w") as err:
+        host = subprocess.Popen([sys.executable, "-c", RAY_HOST], cwd=ROOT, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                text=True, start_new_session=True)
+    try:
+        address = host.stdout.readline().strip()
+        if not address:
+            pytest.fail(f"the shared Ray instance did not start (exit {host.wait()}): "
+                        f"{log.read_text()[-2000:]}")
+        yield f"ray.address={address}"
+    finally:
+        try:
+            host.stdin.close()
+            host.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        kill_tree(host)
+
 
 def data_yaml(which: str, model: dict | None = None, **over: object) -> dict:
     """``conf/data/<which>.yaml`` resolved as a trial of ``model`` composes it (the data

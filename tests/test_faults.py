@@ -14,18 +14,9 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from conftest import kill_tree
+from conftest import INTERVAL, ROOT, TEST_SWEEP, kill_tree, sweep_args
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
-        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false"]
-INTERVAL = "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"
 SMALL = ["sweep.models=[vitc_tiny]", "sweep.optimizers=[sgd]", INTERVAL]
-
-
-def sweep_args(results: Path, *extra: str) -> list[str]:
-    return [*TINY, f"results={results}", *extra]
-
 
 
 def _start(args: list[str], **kw) -> subprocess.Popen:
@@ -111,7 +102,7 @@ def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, capsys, overri
         (tmp_path / "file").write_text("x")
         override = f"results={tmp_path / 'file'}"
     small = SMALL[:-1] if override.startswith("sweep.interval") else SMALL
-    args = [*TINY, f"results={tmp_path / 'out'}", *small, *override.split(),
+    args = [*TEST_SWEEP, f"results={tmp_path / 'out'}", *small, *override.split(),
             f"dry_run={str(dry).lower()}"]
     before = sorted(tmp_path.rglob("*"))
     status = main(args)
@@ -123,7 +114,7 @@ def test_bad_sweep_input_is_one_line_and_writes_nothing(tmp_path, capsys, overri
 
 
 def test_bad_input_from_the_command_line_has_no_traceback(tmp_path):
-    proc = _run("sweep.run", [*TINY, f"results={tmp_path}", *SMALL, "device=tpu"], timeout=60)
+    proc = _run("sweep.run", sweep_args(tmp_path, *SMALL, "device=tpu"), timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: device must be one of auto, cpu, cuda, got 'tpu'"]
 
@@ -198,14 +189,11 @@ def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
         kill_tree(first)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, sig):
-    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=2", "sweep.name=intr")
-    folder = tmp_path / "intr"
-    driver = _start([*args, "analyze=true"])
+def _interrupt(driver: subprocess.Popen, folder: Path, sig: int, rows: int) -> str:
+    """Send ``sig`` once curves.csv has more than ``rows`` rows; the driver's stderr."""
     try:
         _wait_for(lambda: (folder / "curves.csv").exists()
-                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
+                  and len(pd.read_csv(folder / "curves.csv")) > rows, driver)
         if sig == signal.SIGINT:
             os.killpg(driver.pid, sig)  # Ctrl-C reaches the terminal's process group
         else:
@@ -216,13 +204,27 @@ def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, sig
     assert driver.returncode == 128 + sig, err
     assert f"interrupted: results so far are in {folder}" in err, err
     assert "Tuner.restore" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, ray_cluster):
+    """Ctrl-C, then SIGTERM on the resumed sweep: each ends with one line and status
+    128 + signal, no analysis; the same command (here joining the shared Ray instance)
+    finishes every trial with each epoch once."""
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=3", "sweep.name=intr",
+                      "analyze=true")
+    folder = tmp_path / "intr"
+    _interrupt(_start(args), folder, signal.SIGINT, rows=0)
     assert not (folder / "analysis").exists()
-    resumed = _run("sweep.run", args, timeout=400)
+    before = len(pd.read_csv(folder / "curves.csv"))
+    _interrupt(_start(args), folder, signal.SIGTERM, rows=before)
+    assert not (folder / "analysis").exists()
+    resumed = _run("sweep.run", [*args, "analyze=false", ray_cluster], timeout=400)
     assert resumed.returncode == 0, resumed.stderr
     trials = pd.read_csv(folder / "trials.csv")
     assert len(trials) == 2 and (trials.status == "done").all()
     curves = pd.read_csv(folder / "curves.csv")
-    assert len(curves) == 4 and not curves.duplicated(["trial_id", "epoch"]).any()
+    assert len(curves) == 6 and not curves.duplicated(["trial_id", "epoch"]).any()
 
 
 @pytest.mark.parametrize(("error", "tries", "words"), [
@@ -281,14 +283,14 @@ def test_unreachable_cluster_fails_fast(tmp_path):
 
 @pytest.mark.parametrize("request_", ["resources.cpus_per_trial=100",
                                       "resources.gpus_per_trial=1"])
-def test_impossible_trial_resources_fail_before_any_trial(tmp_path, request_):
+def test_impossible_trial_resources_fail_before_any_trial(tmp_path, request_, ray_cluster):
     if request_.endswith("gpus_per_trial=1"):
         import torch
 
         if torch.cuda.is_available():
             pytest.skip("this machine has a GPU")
     proc = _run("sweep.run", sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=1",
-                                        "sweep.name=res", request_), timeout=120)
+                                        "sweep.name=res", request_, ray_cluster), timeout=120)
     assert proc.returncode != 0 and "no node of the Ray cluster can run a trial" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "res" / "trials.csv").exists()
@@ -402,8 +404,9 @@ def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
 
 # --- the results table comes back from Ray's experiment state ----------------------------
 
-def test_deleted_rows_and_files_are_rebuilt_without_retraining(tmp_path):
-    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=1", "sweep.name=re")
+def test_deleted_rows_and_files_are_rebuilt_without_retraining(tmp_path, ray_cluster):
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=1", "sweep.name=re",
+                      ray_cluster)
     folder = tmp_path / "re"
     first = _run("sweep.run", args, timeout=400)
     assert first.returncode == 0, first.stderr
@@ -441,7 +444,7 @@ def _obeying_file_modes() -> list[str]:
     return prefix
 
 
-def test_sweep_folder_turning_read_only_is_one_line_then_resumes(tmp_path):
+def test_sweep_folder_turning_read_only_is_one_line_then_resumes(tmp_path, ray_cluster):
     """chmod -R a-w on the sweep folder mid-sweep: the writer, Ray's state and the trial
     all fail; the driver ends with one line naming the folder and the fix, so does the
     next start (nothing touched), and once writable the same command finishes."""
@@ -472,7 +475,7 @@ def test_sweep_folder_turning_read_only_is_one_line_then_resumes(tmp_path):
     assert again.returncode == 2 and again.stderr.strip() == line, again.stderr
     assert (folder / "curves.csv").read_bytes() == curves
     subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
-    resumed = _run("sweep.run", args, timeout=400)
+    resumed = _run("sweep.run", [*args, ray_cluster], timeout=400)
     assert resumed.returncode == 0, resumed.stderr
     trials = pd.read_csv(folder / "trials.csv")
     assert len(trials) == 1 and trials.status[0] == "done"

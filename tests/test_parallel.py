@@ -15,7 +15,7 @@ import pandas as pd
 import psutil
 import pytest
 import torch
-from conftest import ROOT, kill_tree
+from conftest import INTERVAL, ROOT, kill_tree, sweep_args
 
 from sweep.driver import payload
 from sweep.engine import checkpoint
@@ -91,14 +91,14 @@ def test_two_gloo_workers_equal_one_worker_accumulating(tmp_path):
     json.dumps(two["history"])  # plain data, as results.json needs
 
 
-def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
-    """Two trials of two gloo workers each, through `python -m sweep.run`; each trial's
-    result is the one-process result of the same micro-batches accumulated."""
-    cli("sweep.run", "data.train_size=256", "data.test_size=64", "data.batch_size=64",
-        "ray.num_cpus=4", "ray.object_store_memory=100000000", "analyze=false",
-        f"results={tmp_path}", "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]",
-        "sweep.n=2", "schedule.epochs=1", "sweep.name=ddp", "resources.workers_per_trial=2",
-        "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}")
+def test_sweep_of_two_data_parallel_trials(cli, tmp_path, ray_cluster):
+    """Two trials of two gloo workers each, through `python -m sweep.run` (on the shared
+    Ray instance); each trial's result is the one-process result of the same
+    micro-batches accumulated."""
+    cli("sweep.run", *sweep_args(tmp_path, ray_cluster, "data.test_size=64",
+                                 "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]",
+                                 "sweep.n=2", "schedule.epochs=1", "sweep.name=ddp",
+                                 "resources.workers_per_trial=2", INTERVAL))
     trials = pd.read_csv(tmp_path / "ddp" / "trials.csv")
     assert len(trials) == 2 and (trials.status == "done").all()
     row = trials.iloc[0]
@@ -112,11 +112,10 @@ def test_sweep_of_two_data_parallel_trials(cli, tmp_path):
 
 
 
-DDP_SWEEP = ["data.train_size=128", "data.test_size=64", "data.batch_size=64",
-             "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false",
-             "logger=[]", "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=1",
+DDP_SWEEP = ["data.train_size=128", "data.test_size=64", "logger=[]",
+             "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=1",
              "schedule.epochs=2", "sweep.name=ddpkill", "resources.workers_per_trial=2",
-             "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"]
+             INTERVAL]
 
 
 def _start_sweep(args: list[str]) -> subprocess.Popen:
@@ -158,7 +157,7 @@ def test_killed_driver_resumes_a_data_parallel_trial_exactly(tmp_path):
     """SIGKILL the driver of a sweep of 2-worker trials once an epoch is checkpointed:
     the same command finishes the trial without retraining that epoch, with exactly the
     numbers of one process accumulating the same two micro-batches, and no worker is left."""
-    args = [*DDP_SWEEP, f"results={tmp_path}"]
+    args = sweep_args(tmp_path, *DDP_SWEEP)
     folder, ranks = tmp_path / "ddpkill", {}
     driver = _start_sweep(args)
     try:

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import kill_tree
+from conftest import INTERVAL, ROOT, kill_tree, sweep_args
 
 from sweep.driver.progress import CLEAR, ProgressLine, eta_s
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
-        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false",
-        "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}", "sweep.optimizers=[adamw]",
-        "sweep.models=[vitp_tiny,vitc_tiny]"]
+PAIR = [INTERVAL, "sweep.optimizers=[adamw]", "sweep.models=[vitp_tiny,vitc_tiny]"]
 
 
 def _row(tid, status, *, model="vitp_tiny", best=None, epochs=2):
@@ -112,17 +108,18 @@ def test_eta_of_the_last_trials_does_not_share_idle_slots():
 
 
 def _sweep(results: Path, *extra: str, stderr, timeout: float = 600) -> subprocess.Popen:
-    args = [sys.executable, "-m", "sweep.run", *TINY, f"results={results}", *extra]
+    args = [sys.executable, "-m", "sweep.run", *sweep_args(results, *PAIR, *extra)]
     return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
 
 
-def test_sweep_to_a_pipe_prints_few_lines_and_logs_every_epoch_to_mlflow(tmp_path):
+def test_sweep_to_a_pipe_prints_few_lines_and_logs_every_epoch_to_mlflow(tmp_path,
+                                                                         ray_cluster):
     pytest.importorskip("mlflow")
     from mlflow import MlflowClient
 
     proc = _sweep(tmp_path, "sweep.n=2", "schedule.epochs=2", "sweep.name=pipe",
-                  "logger=[mlflow]", stderr=subprocess.PIPE)
+                  "logger=[mlflow]", ray_cluster, stderr=subprocess.PIPE)
     try:
         _, err = proc.communicate(timeout=600)
     finally:
@@ -152,9 +149,10 @@ def test_sweep_to_a_pipe_prints_few_lines_and_logs_every_epoch_to_mlflow(tmp_pat
     assert len(list((folder / "ray").rglob("result.json"))) == 4
 
 
-def test_sweep_on_a_terminal_rewrites_one_line_in_place(tmp_path):
+def test_sweep_on_a_terminal_rewrites_one_line_in_place(tmp_path, ray_cluster):
     master, slave = pty.openpty()
-    proc = _sweep(tmp_path, "sweep.n=1", "schedule.epochs=2", "sweep.name=tty", stderr=slave)
+    proc = _sweep(tmp_path, "sweep.n=1", "schedule.epochs=2", "sweep.name=tty", ray_cluster,
+                  stderr=slave)
     os.close(slave)
     chunks = []
     try:
@@ -190,7 +188,7 @@ def test_missing_tracker_is_one_line_naming_the_install(cli, tmp_path):
 
     if importlib.util.find_spec("wandb") is not None:
         pytest.skip("wandb is installed here")
-    proc = cli("sweep.run", *TINY, f"results={tmp_path}", "logger=[wandb]", check=False)
+    proc = cli("sweep.run", *sweep_args(tmp_path, *PAIR, "logger=[wandb]"), check=False)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "pip install vitstab[wandb]" in proc.stderr

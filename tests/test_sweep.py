@@ -12,28 +12,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import kill_tree
+from conftest import INTERVAL, kill_tree, sweep_args
 
 from sweep.columns import CURVE_COLUMNS, TRIAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
-        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false"]
-# Explicit, so the tests do not depend on the tuned values in conf/tuned/.
-INTERVAL = "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"
-
-
-def sweep_args(results: Path, *extra: str) -> list[str]:
-    return [*TINY, f"results={results}", *extra]
-
-
 def read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "curves.csv")
 
 
-def test_two_models_two_trials_end_to_end(cli, tmp_path):
-    proc = cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
+def test_two_models_two_trials_end_to_end(cli, tmp_path, ray_cluster):
+    proc = cli("sweep.run", *sweep_args(tmp_path, ray_cluster,
+                                        "sweep.models=[vitp_tiny,vitc_tiny]",
                                         "sweep.optimizers=[adamw]", "sweep.n=2",
                                         "schedule.epochs=2", "sweep.name=e2e", INTERVAL))
     folder = tmp_path / "e2e"
@@ -76,7 +67,7 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path):
     assert clash.returncode != 0 and "sweep.epochs: 2 -> 3" in clash.stderr
     assert (folder / "trials.csv").read_bytes() == before
     # Growing n adds samples 2..3 and retrains nothing.
-    cli("sweep.run", *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
+    cli("sweep.run", *sweep_args(tmp_path, ray_cluster, "sweep.models=[vitp_tiny,vitc_tiny]",
                                  "sweep.optimizers=[adamw]", "sweep.n=4",
                                  "schedule.epochs=2", "sweep.name=e2e", INTERVAL))
     grown, grown_curves = read(folder)
@@ -156,10 +147,12 @@ def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
 
 
 
-def test_killed_driver_resumes_without_losing_or_retraining(tmp_path):
+def test_killed_driver_resumes_without_losing_or_retraining(tmp_path, ray_cluster):
+    """SIGKILL the driver (and its Ray) once two trials are done; the same command,
+    here joining the shared Ray instance, finishes the rest and retrains nothing."""
     args = [sys.executable, "-m", "sweep.run",
             *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
-                        "sweep.optimizers=[adamw]", "sweep.n=3", "schedule.epochs=3",
+                        "sweep.optimizers=[adamw]", "sweep.n=2", "schedule.epochs=3",
                         "sweep.name=killed", INTERVAL)]
     folder = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -179,15 +172,15 @@ def test_killed_driver_resumes_without_losing_or_retraining(tmp_path):
         kill_tree(driver)
     before_trials, before_curves = read(folder)
     done_before = set(before_trials.trial_id[before_trials.status == "done"])
-    assert 2 <= len(done_before) < 6
+    assert 2 <= len(done_before) < 4
 
-    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([*args, ray_cluster], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     trials, curves = read(folder)
-    assert len(trials) == 6 and trials.trial_id.is_unique
+    assert len(trials) == 4 and trials.trial_id.is_unique
     assert (trials.status == "done").all()
-    assert len(curves) == 6 * 3 and not curves.duplicated(["trial_id", "epoch"]).any()
+    assert len(curves) == 4 * 3 and not curves.duplicated(["trial_id", "epoch"]).any()
     # Finished trials were not trained again: their epoch rows are untouched.
     keep = before_curves[before_curves.trial_id.isin(done_before)].reset_index(drop=True)
     after = curves[curves.trial_id.isin(done_before)].reset_index(drop=True)
@@ -221,20 +214,19 @@ def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
     assert len(nodes) == 2
 
 
-def test_cnn_twin_is_the_third_curve_of_a_real_sweep(cli, tmp_path):
+def test_cnn_twin_is_the_third_curve_of_a_real_sweep(cli, tmp_path, ray_cluster):
     """The CPU ViT pair and the CPU RegNetY twin in one paired lr/wd sweep: the analysis
     draws three EDF curves in the tiny panel and compares ViT_C with the CNN too."""
-    args = [a for a in sweep_args(tmp_path) if a != "analyze=false"]
-    cli("sweep.run", *args, "sweep.models=[vitp_tiny,vitc_tiny,regnety_tiny]",
-        "sweep.optimizers=[adamw]", "sweep.n=5", "schedule.epochs=1", "sweep.name=cnn",
-        INTERVAL)
+    cli("sweep.run", *sweep_args(tmp_path, ray_cluster, "analyze=true"),
+        "sweep.models=[vitp_tiny,vitc_tiny,regnety_tiny]", "sweep.optimizers=[adamw]",
+        "sweep.n=3", "schedule.epochs=1", "sweep.name=cnn", INTERVAL)
     folder = tmp_path / "cnn"
     trials, _ = read(folder)
-    assert len(trials) == 15 and (trials.status == "done").all()
+    assert len(trials) == 9 and (trials.status == "done").all()
     assert set(trials.stem) == {"patchify", "conv", "cnn"} and set(trials["size"]) == {"tiny"}
     edf = pd.read_csv(folder / "analysis" / "edf.csv")
     tiny = edf[edf["size"] == "tiny"]
-    assert set(tiny.stem) == {"patchify", "conv", "cnn"} and (tiny.n == 5).all()
+    assert set(tiny.stem) == {"patchify", "conv", "cnn"} and (tiny.n == 3).all()
     ks = pd.read_csv(folder / "analysis" / "ks.csv")
     assert set(zip(ks.stem_a, ks.stem_b, strict=True)) == {("patchify", "conv"), ("conv", "cnn")}
     assert (folder / "analysis" / "edf_delta.png").exists()
