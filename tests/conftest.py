@@ -56,7 +56,17 @@ def ray_cluster(tmp_path_factory):
         if not address:
             pytest.fail(f"the shared Ray instance did not start (exit {host.wait()}): "
                         f"{log.read_text()[-2000:]}")
-        yield f"ray.address={address}"
+        # A driver joining a cluster sends its token only when told to (a local start
+        # turns token authentication on by itself); the token is in ~/.ray/auth_token.
+        before = os.environ.get("RAY_AUTH_MODE")
+        os.environ["RAY_AUTH_MODE"] = "token"
+        try:
+            yield f"ray.address={address}"
+        finally:
+            if before is None:
+                os.environ.pop("RAY_AUTH_MODE", None)
+            else:
+                os.environ["RAY_AUTH_MODE"] = before
     finally:
         try:
             host.stdin.close()

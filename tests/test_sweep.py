@@ -219,14 +219,14 @@ def test_cnn_twin_is_the_third_curve_of_a_real_sweep(cli, tmp_path, ray_cluster)
     draws three EDF curves in the tiny panel and compares ViT_C with the CNN too."""
     cli("sweep.run", *sweep_args(tmp_path, ray_cluster, "analyze=true"),
         "sweep.models=[vitp_tiny,vitc_tiny,regnety_tiny]", "sweep.optimizers=[adamw]",
-        "sweep.n=3", "schedule.epochs=1", "sweep.name=cnn", INTERVAL)
+        "sweep.n=5", "schedule.epochs=1", "sweep.name=cnn", INTERVAL)
     folder = tmp_path / "cnn"
     trials, _ = read(folder)
-    assert len(trials) == 9 and (trials.status == "done").all()
+    assert len(trials) == 15 and (trials.status == "done").all()
     assert set(trials.stem) == {"patchify", "conv", "cnn"} and set(trials["size"]) == {"tiny"}
     edf = pd.read_csv(folder / "analysis" / "edf.csv")
     tiny = edf[edf["size"] == "tiny"]
-    assert set(tiny.stem) == {"patchify", "conv", "cnn"} and (tiny.n == 3).all()
+    assert set(tiny.stem) == {"patchify", "conv", "cnn"} and (tiny.n == 5).all()
     ks = pd.read_csv(folder / "analysis" / "ks.csv")
     assert set(zip(ks.stem_a, ks.stem_b, strict=True)) == {("patchify", "conv"), ("conv", "cnn")}
     assert (folder / "analysis" / "edf_delta.png").exists()
