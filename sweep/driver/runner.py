@@ -212,6 +212,19 @@ def _slots(cfg: DictConfig) -> int:
     return slots
 
 
+def _unwritable(folder: Path, error: Exception) -> bool:
+    """Whether the sweep stopped because its folder turned read-only (that fails the
+    writer, Ray's own state and the trials at once, and Tune wraps the first error): then
+    one line with the fix, the traceback to the log."""
+    try:
+        check_sweep_folder(folder)
+    except UserError as unwritable:
+        logging.getLogger(guard.LOG).error("the sweep stopped", exc_info=error)
+        guard.say(f"error: {unwritable}")
+        return True
+    return False
+
+
 def run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder: Path) -> int:
     """Run every experiment; the exit status is 1 when a trial failed, 130 on Ctrl-C
     (143 on SIGTERM). Ray's logs and tracebacks go to ``<folder>/driver.log``."""
@@ -261,15 +274,9 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
                       "to resume")
             return guard.interrupt_status()
         except Exception as e:
-            # A folder that turned read-only fails the writer, Ray's own state and the
-            # trials at once (Tune wraps the first error): one line, the tracebacks to the log.
-            try:
-                check_sweep_folder(folder)
-            except UserError as unwritable:
-                logging.getLogger(guard.LOG).error("the sweep stopped", exc_info=e)
-                guard.say(f"error: {unwritable}")
-                return 2
-            raise
+            if not _unwritable(folder, e):
+                raise
+            return 2
         finally:
             ray.shutdown()
     c = counts(read_csv(folder / "trials.csv"))
