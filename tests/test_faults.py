@@ -19,11 +19,11 @@ from conftest import INTERVAL, ROOT, TEST_SWEEP, kill_tree, sweep_args
 SMALL = ["sweep.models=[vitc_tiny]", "sweep.optimizers=[sgd]", INTERVAL]
 
 
-def _start(args: list[str], **kw) -> subprocess.Popen:
+def _start(args: list[str], prefix: list[str] = (), **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **kw.pop("env", {})}
-    return subprocess.Popen([sys.executable, "-m", "sweep.run", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kw)
+    return subprocess.Popen([*prefix, sys.executable, "-m", "sweep.run", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **kw)
 
 
 def _run(module: str, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -207,24 +207,68 @@ def _interrupt(driver: subprocess.Popen, folder: Path, sig: int, rows: int) -> s
     return err
 
 
+def _obeying_file_modes() -> list[str] | None:
+    """A command prefix under which this user's writes obey file modes: none needed for
+    a plain user; root drops the capabilities that let it write anywhere (None: it
+    cannot here)."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else None
+
+
+def _turn_read_only(args: list[str], folder: Path, prefix: list[str]) -> None:
+    """chmod -R a-w on the sweep folder once it has one more epoch: the writer, Ray's
+    state and the trial all fail, and the driver ends with one line naming the folder and
+    the fix; so does the next start, touching nothing. Then writable again."""
+    line = (f"error: the sweep folder {folder} is not writable (Permission denied); make it "
+            f"writable again (chmod -R u+w {folder}) and run the same command to resume")
+    rows = len(pd.read_csv(folder / "curves.csv"))
+    driver = _start(args, prefix=prefix)
+    try:
+        _wait_for(lambda: len(pd.read_csv(folder / "curves.csv")) > rows, driver)
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+        _, err = driver.communicate(timeout=300)
+    finally:
+        kill_tree(driver)
+    assert driver.returncode == 2, err
+    assert "Traceback" not in err and [ln for ln in err.splitlines()
+                                       if ln.startswith("error")] == [line], err
+    assert len(err.strip().splitlines()) <= 5, err  # the sweep's line, progress, the error
+    curves = (folder / "curves.csv").read_bytes()
+    again = subprocess.run([*prefix, sys.executable, "-m", "sweep.run", *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and again.stderr.strip() == line, again.stderr
+    assert (folder / "curves.csv").read_bytes() == curves
+    subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+
+
 def test_interrupt_ends_with_one_line_and_the_same_command_resumes(tmp_path, ray_cluster):
-    """Ctrl-C, then SIGTERM on the resumed sweep: each ends with one line and status
-    128 + signal, no analysis; the same command (here joining the shared Ray instance)
-    finishes every trial with each epoch once."""
-    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=3", "sweep.name=intr",
-                      "analyze=true")
+    """One sweep stopped three ways, each with one line: Ctrl-C, then SIGTERM on the
+    resumed sweep (status 128 + signal, no analysis), then its folder turning read-only
+    (where root can drop its override, see _obeying_file_modes); the same command (here
+    joining the shared Ray instance) finishes every trial with each epoch once."""
+    args = sweep_args(tmp_path, *SMALL, "sweep.n=2", "schedule.epochs=4", "sweep.name=intr",
+                      "analyze=true", "logger=[]")
     folder = tmp_path / "intr"
     _interrupt(_start(args), folder, signal.SIGINT, rows=0)
     assert not (folder / "analysis").exists()
     before = len(pd.read_csv(folder / "curves.csv"))
     _interrupt(_start(args), folder, signal.SIGTERM, rows=before)
     assert not (folder / "analysis").exists()
+    prefix = _obeying_file_modes()
+    if prefix is not None:
+        _turn_read_only(args, folder, prefix)
     resumed = _run("sweep.run", [*args, "analyze=false", ray_cluster], timeout=400)
     assert resumed.returncode == 0, resumed.stderr
     trials = pd.read_csv(folder / "trials.csv")
     assert len(trials) == 2 and (trials.status == "done").all()
     curves = pd.read_csv(folder / "curves.csv")
-    assert len(curves) == 6 and not curves.duplicated(["trial_id", "epoch"]).any()
+    assert len(curves) == 8 and not curves.duplicated(["trial_id", "epoch"]).any()
 
 
 @pytest.mark.parametrize(("error", "tries", "words"), [
@@ -427,59 +471,6 @@ def test_deleted_rows_and_files_are_rebuilt_without_retraining(tmp_path, ray_clu
     assert "2 trials.csv rows" in third.stderr and "curves.csv rows of 2 trials" in third.stderr
     assert (folder / "trials.csv").read_text() == trials
     assert (folder / "curves.csv").read_text() == curves
-
-
-def _obeying_file_modes() -> list[str]:
-    """A command prefix under which this user's writes obey file modes: none needed for
-    a plain user; root drops the capabilities that let it write anywhere."""
-    if os.geteuid() != 0:
-        return []
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
-    try:
-        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    if not ok:
-        pytest.skip("root here cannot drop CAP_DAC_OVERRIDE (no setpriv)")
-    return prefix
-
-
-def test_sweep_folder_turning_read_only_is_one_line_then_resumes(tmp_path, ray_cluster):
-    """chmod -R a-w on the sweep folder mid-sweep: the writer, Ray's state and the trial
-    all fail; the driver ends with one line naming the folder and the fix, so does the
-    next start (nothing touched), and once writable the same command finishes."""
-    prefix = _obeying_file_modes()
-    args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=2", "sweep.name=ro",
-                      "logger=[]")
-    folder = tmp_path / "ro"
-    line = (f"error: the sweep folder {folder} is not writable (Permission denied); make it "
-            f"writable again (chmod -R u+w {folder}) and run the same command to resume")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen([*prefix, sys.executable, "-m", "sweep.run", *args], cwd=ROOT,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, start_new_session=True)
-    try:
-        _wait_for(lambda: (folder / "curves.csv").exists()
-                  and len(pd.read_csv(folder / "curves.csv")) >= 1, driver)
-        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
-        _, err = driver.communicate(timeout=300)
-    finally:
-        kill_tree(driver)
-    assert driver.returncode == 2, err
-    assert "Traceback" not in err and [ln for ln in err.splitlines()
-                                       if ln.startswith("error")] == [line], err
-    assert len(err.strip().splitlines()) <= 4, err  # the sweep's line, progress, the error
-    curves = (folder / "curves.csv").read_bytes()
-    again = subprocess.run([*prefix, sys.executable, "-m", "sweep.run", *args], cwd=ROOT,
-                           env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 2 and again.stderr.strip() == line, again.stderr
-    assert (folder / "curves.csv").read_bytes() == curves
-    subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
-    resumed = _run("sweep.run", [*args, ray_cluster], timeout=400)
-    assert resumed.returncode == 0, resumed.stderr
-    trials = pd.read_csv(folder / "trials.csv")
-    assert len(trials) == 1 and trials.status[0] == "done"
-    assert sorted(pd.read_csv(folder / "curves.csv").epoch) == [1, 2]
 
 
 def _umask() -> int:
