@@ -4,27 +4,23 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import INTERVAL, ROOT, sweep_args
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
-
-TINY = ["data.train_size=256", "data.test_size=128", "data.batch_size=64",
-        "ray.num_cpus=2", "ray.object_store_memory=100000000", "analyze=false",
-        "sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=2",
-        "schedule.epochs=1", "sweep.name=carried", "sweep.save_tuned=true",
-        "sweep.interval={lr:[1e-3,1e-1],wd:[0.01,0.5]}"]
+CARRIED = ["sweep.models=[vitp_tiny]", "sweep.optimizers=[adamw]", "sweep.n=2",
+           "schedule.epochs=1", "sweep.name=carried", "sweep.save_tuned=true", INTERVAL]
 
 
 def conf_tree() -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted((ROOT / "conf").rglob("*")) if p.is_file()}
 
 
-def test_a_sweep_without_its_ray_folder_keeps_its_finished_trials(cli, tmp_path):
-    args = ["sweep.run", *TINY, f"results={tmp_path}"]
+def test_a_sweep_without_its_ray_folder_keeps_its_finished_trials(cli, tmp_path,
+                                                                  ray_cluster):
+    args = ["sweep.run", *sweep_args(tmp_path, ray_cluster, *CARRIED)]
     before = conf_tree()
     cli(*args)
     folder = tmp_path / "carried"
