@@ -411,7 +411,7 @@ def _gap_bars(ax: Axes, cell: pd.DataFrame) -> None:
 
 def optimizer_gap_figure(gap: pd.DataFrame, frame: pd.DataFrame) -> Figure | None:
     """AdamW vs SGD tuned error per model (ViTs and CNN), whiskers = the tuned result's
-    interval (seeds' range, or a bootstrap of the best of an lr/wd sweep), n = trials each
+    interval (seeds' range, or the spread of a resampled best of an lr/wd sweep), n = trials each
     bar came from, and the SGD - AdamW gap in bold above."""
     if gap.empty:
         return None

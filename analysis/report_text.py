@@ -151,7 +151,9 @@ def recipe_sections(tables: dict, pngs: dict) -> list[Section]:
         Section("Optimizer gap (AdamW vs SGD)",
                 "Each optimizer's tuned error (the seed mean at a fixed lr/wd, or the best of "
                 "an lr/wd sweep), n = trials it came from, [lo, hi] = seeds' range or a "
-                "bootstrap 95% interval of the best; gap = SGD − AdamW.",
+                "the 2.5–97.5% spread of the best of a resample of the sweep (not a confidence "
+                "interval: a resample's best is never below the observed one); gap = SGD − "
+                "AdamW.",
                 gap, pngs.get("optimizer_gap"),
                 findings=words.gap_sentences(gap) if not gap.empty else []),
         Section("Training length",

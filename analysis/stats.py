@@ -217,8 +217,9 @@ def compare_pairs(frame: pd.DataFrame, keys: list[str],
 
 def _best_interval(errors: np.ndarray, seed: int = 0,
                    n_resamples: int = N_BEST_RESAMPLES) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the minimum of ``errors`` (resampled with
-    replacement): how much the best of this many draws moves between re-runs."""
+    """2.5 and 97.5 percentiles of the minimum of ``errors`` resampled with replacement:
+    how far the best of this many draws moves in a re-draw. Not a confidence interval of
+    anything: a resample's minimum is never below the observed one, so lo is the best."""
     if len(errors) < 2:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
@@ -232,8 +233,8 @@ def tuned(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
     A group that repeats one (lr, wd) over seeds: err = the seed mean, [lo, hi] = the
     seeds' range, n = seeds. A group with several settings: err = the best setting's
-    (seed-mean) error, [lo, hi] = a 95% bootstrap interval of the best, n = trials it was
-    chosen from. ``interval`` names which.
+    (seed-mean) error, [lo, hi] = the 2.5-97.5% spread of a resampled best
+    (``_best_interval``; not a confidence interval), n = trials it was chosen from. ``interval`` names which.
     """
     rows = []
     for values, g in frame.groupby(keys, sort=False):
@@ -246,7 +247,7 @@ def tuned(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                        interval="range over seeds")
         else:
             lo, hi = _best_interval(g["err"].to_numpy())
-            row.update(lo=lo, hi=hi, interval="bootstrap 95% of the best")
+            row.update(lo=lo, hi=hi, interval="resampled best, 2.5-97.5%")
         rows.append(row)
     return pd.DataFrame(rows)
 
