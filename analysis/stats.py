@@ -234,7 +234,8 @@ def tuned(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     A group that repeats one (lr, wd) over seeds: err = the seed mean, [lo, hi] = the
     seeds' range, n = seeds. A group with several settings: err = the best setting's
     (seed-mean) error, [lo, hi] = the 2.5-97.5% spread of a resampled best
-    (``_best_interval``; not a confidence interval), n = trials it was chosen from. ``interval`` names which.
+    (``_best_interval``; not a confidence interval), n = trials it was chosen from.
+    ``interval`` names which.
     """
     rows = []
     for values, g in frame.groupby(keys, sort=False):

@@ -116,9 +116,10 @@ class ResultsWriter(Callback):
         """Drop these trials' rows and curves (unfinished trials that restart afresh)."""
         if not trial_ids:
             return
-        for tid in trial_ids:
+        gone = set(trial_ids)
+        for tid in gone:
             self.trials.pop(tid, None)
-        self.curves = {k: r for k, r in self.curves.items() if k[0] not in set(trial_ids)}
+        self.curves = {k: r for k, r in self.curves.items() if k[0] not in gone}
         self.flush()
 
     def flush(self, curves: bool = True) -> None:

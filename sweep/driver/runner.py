@@ -158,23 +158,19 @@ def untrained(experiment: Experiment, writer: ResultsWriter, path: str) -> dict 
     ``trials.csv`` already holds as finished, which are kept, never retrained; rows of
     its unfinished trials, whose checkpoints went with the folder, restart. None when
     nothing is left to run."""
-    from ray import tune
-
     if experiment.kind == "tpe":
         return experiment.param_space()
-    trials = experiment.fixed_trials()
-    mine = {payload.identity(g.model, g.optimizer, p[payload.KEY]["values"]) for g, p in trials}
+    mine = experiment.identities()
     rows = {tid: payload.identity(r["model"], r["optimizer"], r)
             for tid, r in writer.trials.items()}
-    finished = {key for tid, key in rows.items() if writer.trials[tid]["status"] in FINISHED}
+    finished = frozenset(key for tid, key in rows.items()
+                         if writer.trials[tid]["status"] in FINISHED)
     writer.forget([tid for tid, key in rows.items() if key in mine and key not in finished])
-    todo = [p[payload.KEY] for g, p in trials
-            if payload.identity(g.model, g.optimizer, p[payload.KEY]["values"]) not in finished]
-    kept = len(trials) - len(todo)
+    kept = sum(key in finished for key in mine)
     if kept:
         guard.say(f"{experiment.name}: no Ray state in {path}; {kept} trials finished in "
-                  f"trials.csv are kept (not retrained), {len(todo)} to run")
-    return {payload.KEY: tune.grid_search(todo)} if todo else None
+                  f"trials.csv are kept (not retrained), {len(mine) - kept} to run")
+    return experiment.param_space(finished)
 
 
 def save_tuned(experiments: list[Experiment], folder: Path, data: str) -> Path:

@@ -67,6 +67,10 @@ def log_map(u: float, lo: float, hi: float) -> float:
     return float(math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
 
 
+def _identity(group: Group, trial: dict) -> tuple:
+    return payload.identity(group.model, group.optimizer, trial[payload.KEY]["values"])
+
+
 @dataclass
 class Experiment:
     """One Ray Tune experiment (one Tuner). ``paired`` and ``grid`` experiments are fixed
@@ -106,13 +110,19 @@ class Experiment:
     def num_trials(self) -> int:
         return self.n if self.kind == "tpe" else len(self.fixed_trials())
 
-    def param_space(self) -> dict:
+    def identities(self) -> list[tuple]:
+        """``payload.identity`` of each fixed trial, in ``fixed_trials`` order."""
+        return [_identity(g, p) for g, p in self.fixed_trials()]
+
+    def param_space(self, finished: frozenset = frozenset()) -> dict | None:
+        """Ray's param space of the fixed trials whose identity is not in ``finished``;
+        None when none is left."""
         if self.kind == "tpe":
             return {}  # the searcher's define-by-run space fills the whole config
         from ray import tune
 
-        return {payload.KEY: tune.grid_search([p[payload.KEY] for _, p in
-                                               self.fixed_trials()])}
+        todo = [p[payload.KEY] for g, p in self.fixed_trials() if _identity(g, p) not in finished]
+        return {payload.KEY: tune.grid_search(todo)} if todo else None
 
     def searcher(self) -> Any:
         if self.kind != "tpe":
