@@ -8,7 +8,8 @@ errors' grid, within k, area), ``stats`` (per-group summary, EDF tables, KS comp
 tuned results), ``expected`` (expected best error vs trials), ``paired`` (comparisons on
 shared draws), ``resolution`` (what the n can resolve, and larger sibling sweeps of the
 same arms), ``ranges`` (pycls's good lr/wd ranges), ``importance`` (Optuna PED-ANOVA),
-``curves`` (training curves, stalls at chance), ``compare`` (several sweeps side by
+``curves`` (training curves, stalls at chance), ``headroom`` (Δ as a share of the room
+to chance, the validity gate), ``compare`` (several sweeps side by
 side), ``words`` (findings in words), ``plots``, ``curve_plots`` and ``range_plots``
 (figures), ``report`` and ``report_text`` (HTML), ``cli`` (the command line) and
 ``fixture`` (fake results); ``errors`` holds AnalysisError. Heavy libraries are imported

@@ -1,5 +1,6 @@
 """Command line: ``python -m analysis PATH [PATH ...] [--out DIR] [--where EXPR]
-[--split SPEC] [--compare]`` (``python -m analysis.edf`` is the same command).
+[--split SPEC] [--compare] [--max-best ERR]`` (``python -m analysis.edf`` is the same
+command).
 
 Reads every ``trials.csv`` below the PATHs (and the ``curves.csv`` beside each) and writes
 into DIR (default: ``analysis/`` inside the first PATH) the tables of TABLES (each only
@@ -29,11 +30,11 @@ from analysis.errors import AnalysisError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-TABLES = ("resolution", "larger_sweeps", "summary", "ks", "paired", "expected_best",
-          "good_range", "importance", "edf", "stalls", "training_curves", "optimizer_gap",
-          "training_length")
-FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "good_range",
-           "rank_map", "training_curves", "optimizer_gap", "training_length")
+TABLES = ("resolution", "larger_sweeps", "summary", "headroom", "ks", "paired",
+          "expected_best", "good_range", "importance", "edf", "stalls", "training_curves",
+          "optimizer_gap", "training_length")
+FIGURES = ("edf_delta", "edf_delta_norm", "edf_error", "expected_best", "paired", "hparams",
+           "good_range", "rank_map", "training_curves", "optimizer_gap", "training_length")
 REPORT = "report.html"
 KS_COLUMNS = ("size", "optimizer", "epochs", "model_a", "model_b", "n_a", "n_b", "ks_stat",
               "ks_pvalue", "within_4_a", "within_4_b", "within_4_diff", "within_4_lo",
@@ -59,7 +60,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare", action="store_true",
                         help="each PATH is one sweep: draw them side by side (one figure, "
                              "one table), never pooled")
-    return parser.parse_args(argv)
+    parser.add_argument("--max-best", type=float, default=None, metavar="ERR",
+                        help="validity gate: also require every lr/wd arm's best error "
+                             "(%%) to be at most ERR (e.g. 40 for the Fashion-MNIST study)")
+    args = parser.parse_args(argv)
+    if args.max_best is not None and not 0 < args.max_best <= 100:
+        parser.error(f"--max-best {args.max_best:g} is not an error in (0, 100]; pass a "
+                     "percentage such as 40")
+    return args
 
 
 def default_out(paths: list[Path], compare: bool = False) -> Path:
@@ -112,6 +120,7 @@ def figure_jobs(frame, keys: list[str], first: dict) -> dict[str, Callable[[], F
             first["training_curves"], first["stalls"], frame, keys),
         "rank_map": lambda: range_plots.rank_figure(frame, keys),
         "edf_delta": lambda: plots.edf_figure(first["edf"], frame, keys, "delta"),
+        "edf_delta_norm": lambda: plots.edf_figure(first["edf"], frame, keys, "delta_norm"),
         "edf_error": lambda: plots.edf_figure(first["edf"], frame, keys, "error"),
         "paired": lambda: plots.paired_figure(paired.paired_points(frame, keys), frame),
         "expected_best": lambda: plots.expected_figure(first["expected_best"], frame, keys),
@@ -138,15 +147,16 @@ def select(results, where: list[str], split: str | None):
 
 
 def analyse(paths: list[Path], out: Path, where: list[str] | None = None,
-            split: str | None = None) -> dict:
-    """Run the whole analysis; returns the tables, the written files and the messages."""
+            split: str | None = None, max_best: float | None = None) -> dict:
+    """Run the whole analysis; returns the tables, the written files and the messages.
+    ``max_best`` adds "every arm's best error at most this" to the validity gate."""
     from analysis import load
 
     results = select(load.load_results(paths), where or [], split)  # fails fast
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import curves, plots, report, resolution
+    from analysis import curves, headroom, plots, report, resolution
 
     frame, keys = results.frame, results.keys
     out = prepare_out(out)
@@ -154,6 +164,7 @@ def analyse(paths: list[Path], out: Path, where: list[str] | None = None,
     plots.theme()
     figures = Figures(figure_jobs(frame, keys, first), out)
     tables = {**compute_rest(frame, keys), **first}  # while the figures are drawn
+    tables["headroom"] = headroom.headroom_table(frame, keys, results.search, max_best)
     tables["larger_sweeps"] = resolution.larger_sweeps(tables["resolution"], results.files)
     tables = {name: tables[name] for name in TABLES}
     written = []
@@ -234,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             from analysis import compare
 
             return compare.main(args.paths, out, args.where, args.split)
-        done = analyse(args.paths, out, args.where, args.split)
+        done = analyse(args.paths, out, args.where, args.split, args.max_best)
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

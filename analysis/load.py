@@ -52,6 +52,29 @@ class Results:
     files: list[Path]
     rows_read: int
     messages: list[str] = field(default_factory=list)
+    search: dict[tuple, tuple] = field(default_factory=dict)
+
+
+def read_search(files: list[Path]) -> dict[tuple, tuple]:
+    """(sweep, optimizer) -> the lr interval the sweep declared, from the ``config.yaml``
+    beside each ``trials.csv`` (``sweep.name`` and ``sweep.search``); sweeps without one
+    (older records, studies that search nothing) are left out."""
+    import yaml
+
+    found = {}
+    for path in files:
+        try:
+            config = yaml.safe_load((path.parent / "config.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        sweep = config.get("sweep") if isinstance(config, dict) else None
+        if not isinstance(sweep, dict) or not isinstance(sweep.get("search"), dict):
+            continue
+        for optimizer, space in sweep["search"].items():
+            lr = space.get("lr") if isinstance(space, dict) else None
+            if isinstance(lr, list) and len(lr) == 2 and 0 < float(lr[0]) < float(lr[1]):
+                found[(sweep.get("name"), optimizer)] = (float(lr[0]), float(lr[1]))
+    return found
 
 
 def find_trials(paths: list[Path | str]) -> list[Path]:
@@ -239,4 +262,4 @@ def load_results(paths: list[Path | str]) -> Results:
     frame["epochs"] = frame["epochs"].astype(np.int64)
     frame["batch_size"] = frame["batch_size"].astype(np.int64)
     return Results(frame=frame, keys=group_keys(frame), files=files, rows_read=rows_read,
-                   messages=messages)
+                   messages=messages, search=read_search(files))

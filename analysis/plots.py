@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
 from analysis import edf as E
-from analysis import stats
+from analysis import headroom, stats
 
 MIN_EDF_TRIALS = 5  # groups with fewer finished trials are left out of the EDF figures
 MAX_SCATTER = 1500  # points per model and panel in the lr/wd scatter; more are subsampled
@@ -30,6 +30,8 @@ PLOT_STEPS = 600  # EDF steps drawn per curve: finer than a panel's pixels
 OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD"}
 EDF_AXES = {
     "delta": ("top-1 error − best (points)", "EDF of Δerror"),
+    "delta_norm": ("(error − best) / (chance − best)",
+                   "EDF of Δerror as a share of the room to chance"),
     "error": ("top-1 error (%)", "EDF of top-1 error"),
 }
 HPARAM_AXES = {"lr": "lr (at batch 2048)", "wd": "wd (at batch 2048)",
@@ -193,14 +195,17 @@ def edf_figure(curves: pd.DataFrame, frame: pd.DataFrame, keys: list[str],
     """EDF panels (the paper's Fig. 4/5 bottom row) of the lr/wd study with 95% DKW bands.
 
     One column per model size, one row per optimizer (and other setting), one curve per
-    model (ViT_P, ViT_C, CNN). ``x`` is "delta" (Δerror) or "error". The x axis holds every
+    model (ViT_P, ViT_C, CNN). ``x`` is "delta" (Δerror), "delta_norm" (Δ / (chance − best))
+    or "error". The x axis holds every
     finished trial, so a curve ends below 1 only for diverged trials beyond it (labelled).
     """
     if curves.empty or (curves := curves[curves["n"] >= MIN_EDF_TRIALS]).empty:
         return None
+    if (curves := curves.dropna(subset=[x])).empty:  # delta_norm: no arm left chance
+        return None
     sizes = stats.size_order(frame)
     curves = stats.ordered(curves, sizes)
-    limits = _edf_limits(E.with_delta(frame[stats.lrwd_mask(frame)], keys), keys, x)
+    limits = _edf_limits(headroom.with_room(frame[stats.lrwd_mask(frame)], keys), keys, x)
     rows = _combos(curves, stats.facet_keys(keys), sizes)
     columns = [s for s in sizes if s in set(curves["size"])]
     colors = stem_colors(curves["stem"])
@@ -215,7 +220,8 @@ def edf_figure(curves: pd.DataFrame, frame: pd.DataFrame, keys: list[str],
                 continue
             groups = list(cell[keys].drop_duplicates().itertuples(index=False, name=None))
             lo, hi = limits.loc[groups, "lo"].min(), limits.loc[groups, "hi"].max()
-            lo, hi = (0.0, hi * 1.03 + 0.1) if x == "delta" else (lo - 0.5, hi + 0.5)
+            lo, hi = {"delta": (0.0, hi * 1.03 + 0.1), "delta_norm": (0.0, hi * 1.03 + 0.01)
+                      }.get(x, (lo - 0.5, hi + 0.5))
             _edf_panel(ax, cell, keys, x, lo, hi, colors)
             ax.set(xlim=(lo, hi), ylim=(0, 1.01), title=f"{size} · {facet_label(row)}",
                    xlabel=label, ylabel="fraction of trials below" if c == 0 else "")

@@ -176,10 +176,13 @@ def resolution_findings(tables: dict) -> list[str]:
 
 
 def findings(tables: dict) -> list[str]:
-    """The comparisons in words: what the n can resolve, unpaired KS, then paired on shared
-    draws."""
-    ks, paired = _tables(tables, "ks", "paired")
-    lines = resolution_findings(tables) + [words.ks_sentence(r) for _, r in ks.iterrows()]
+    """The comparisons in words: the validity gate, what the n can resolve, unpaired KS,
+    then paired on shared draws."""
+    from analysis import headroom
+
+    ks, paired, room = _tables(tables, "ks", "paired", "headroom")
+    lines = [headroom.gate_sentence(r) for _, r in room.iterrows()]
+    lines += resolution_findings(tables) + [words.ks_sentence(r) for _, r in ks.iterrows()]
     return lines + [words.paired_sentence(r) for _, r in paired.iterrows()]
 
 

@@ -68,6 +68,28 @@ def comparison_sections(tables: dict, pngs: dict) -> list[Section]:
     ]
 
 
+def headroom_section(tables: dict, pngs: dict) -> Section:
+    """Δ as a share of the room to chance, and the validity gate."""
+    from analysis import headroom
+
+    table = tables.get("headroom", pd.DataFrame())
+    shares = ", ".join(f"{s:g}" for s in headroom.NORM_WITHIN)
+    return Section(
+        "Room to chance and the validity gate",
+        "room = chance − best (points): how far the arm learned. median_delta_norm and "
+        f"within_norm_<s> ({shares}): Δerror as a share of the room (0 = the arm's best, "
+        "1 = chance), so an arm stuck near chance cannot pass for a stable one; auc_norm: "
+        "area under that Δ-EDF on [0, 1] (1 = every draw at the best); ks.csv's "
+        "ks_pvalue_norm compares the twins on this scale. The gate: fewer than "
+        f"{headroom.MAX_NEAR_CHANCE:.0%} of draws within {headroom.NEAR_CHANCE_POINTS:g} "
+        f"points of chance (near_ok), the best draw's lr in the middle "
+        f"{headroom.LR_MIDDLE:.0%} of the searched log-lr interval (lr_ok; lr_source: the "
+        "sweep's config.yaml, or the trials' own range for older records), and with "
+        "--max-best ERR every arm's best at most ERR (best_ok).",
+        table, pngs.get("edf_delta_norm"),
+        findings=[headroom.gate_sentence(r) for _, r in table.iterrows()])
+
+
 def curve_sections(tables: dict, pngs: dict) -> list[Section]:
     """Training curves: not learning against unstable."""
     from analysis import curves
@@ -150,7 +172,7 @@ def recipe_sections(tables: dict, pngs: dict) -> list[Section]:
     return [
         Section("Optimizer gap (AdamW vs SGD)",
                 "Each optimizer's tuned error (the seed mean at a fixed lr/wd, or the best of "
-                "an lr/wd sweep), n = trials it came from, [lo, hi] = seeds' range or a "
+                "an lr/wd sweep), n = trials it came from, [lo, hi] = seeds' range or "
                 "the 2.5–97.5% spread of the best of a resample of the sweep (not a confidence "
                 "interval: a resample's best is never below the observed one); gap = SGD − "
                 "AdamW.",
@@ -165,6 +187,7 @@ def recipe_sections(tables: dict, pngs: dict) -> list[Section]:
 
 def sections(tables: dict, pngs: dict, keys: list[str]) -> list[Section]:
     """Every section in reading order."""
-    return (curve_sections(tables, pngs) + comparison_sections(tables, pngs)
+    return (curve_sections(tables, pngs) + [headroom_section(tables, pngs)]
+            + comparison_sections(tables, pngs)
             + hparam_sections(tables, pngs) + budget_sections(tables, pngs, keys)
             + recipe_sections(tables, pngs) + [resolution_section(tables)])

@@ -111,8 +111,9 @@ def edf_curves(frame: pd.DataFrame, keys: list[str], max_steps: int = MAX_STEPS,
     """Every lr/wd-study group's EDF as rows (``edf.csv`` and the EDF figures' data).
 
     Columns: group info, n, n_diverged, error (a step of the EDF), delta (the same step on
-    Δerror), F, lower and upper (the DKW band). A curve with more than ``max_steps``
-    distinct errors is thinned to ``max_steps`` of its exact steps; F stays exact there.
+    Δerror), delta_norm (Δ / (chance − best), ``analysis.headroom``), F, lower and upper
+    (the DKW band). A curve with more than ``max_steps`` distinct errors is thinned to
+    ``max_steps`` of its exact steps; F stays exact there.
     """
     info = group_info(keys)
     parts = []
@@ -120,8 +121,10 @@ def edf_curves(frame: pd.DataFrame, keys: list[str], max_steps: int = MAX_STEPS,
         curve = E.ecdf(g["err"].to_numpy(), confidence)
         keep = E.thin(len(curve.x), max_steps)
         delta = E.on_grid(curve.x[keep] - curve.x[0], curve.x)
+        room = float(g["chance_error"].iloc[0]) - curve.x[0]
         part = pd.DataFrame({"n": curve.n, "n_diverged": int(g["diverged"].sum()),
                              "error": curve.x[keep], "delta": delta,
+                             "delta_norm": delta / room if room > 0 else np.nan,
                              "F": curve.F[keep], "lower": curve.lower[keep],
                              "upper": curve.upper[keep]})
         parts.append(part.assign(**{c: g[c].iloc[0] for c in info})[info + list(part)])
@@ -187,17 +190,22 @@ def compare_pairs(frame: pd.DataFrame, keys: list[str],
     """Unpaired comparisons of lr/wd-study arms (the ``ks.csv`` table), a vs b.
 
     ks_stat/ks_pvalue: ``scipy.stats.ks_2samp`` on Δerror (does stability differ?);
-    ks_stat_abs/ks_pvalue_abs: the same on absolute error; within_4_diff = within_4_b -
+    ks_stat_abs/ks_pvalue_abs: the same on absolute error; ks_stat_norm/ks_pvalue_norm: on
+    Δ as a share of each arm's room to chance (``analysis.headroom``); within_4_diff = within_4_b -
     within_4_a (positive: b more stable) with a 95% bootstrap CI [lo, hi]; dkw_a/dkw_b:
     the half-widths of the arms' 95% DKW bands.
     """
-    frame = E.with_delta(frame[lrwd_mask(frame)], keys)
+    from analysis import headroom
+
+    frame = headroom.with_room(frame[lrwd_mask(frame)], keys)
     rows = []
     for shared, model_a, model_b in stem_pairs(frame, keys):
         a, b = _arms(frame, shared, model_a, model_b)
         da, db = a["delta"].to_numpy(), b["delta"].to_numpy()
         ks = stats.ks_2samp(da, db)
         ks_abs = stats.ks_2samp(a["err"].to_numpy(), b["err"].to_numpy())
+        na, nb = a["delta_norm"].dropna().to_numpy(), b["delta_norm"].dropna().to_numpy()
+        ks_norm = stats.ks_2samp(na, nb) if len(na) and len(nb) else None
         no_ref = bool(a["diverged"].all() or b["diverged"].all())
         lo, hi = (np.nan, np.nan) if no_ref else within_diff_ci(da, db, n_resamples)
         rows.append({**shared, "stem_a": a["stem"].iloc[0], "stem_b": b["stem"].iloc[0],
@@ -205,6 +213,8 @@ def compare_pairs(frame: pd.DataFrame, keys: list[str],
                      "ks_stat": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
                      "ks_stat_abs": float(ks_abs.statistic),
                      "ks_pvalue_abs": float(ks_abs.pvalue),
+                     "ks_stat_norm": np.nan if ks_norm is None else float(ks_norm.statistic),
+                     "ks_pvalue_norm": np.nan if ks_norm is None else float(ks_norm.pvalue),
                      "dkw_a": E.dkw_epsilon(len(a)), "dkw_b": E.dkw_epsilon(len(b)),
                      "within_4_a": E.within(da, 4, a["diverged"].all()),
                      "within_4_b": E.within(db, 4, b["diverged"].all()),

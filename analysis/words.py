@@ -48,6 +48,8 @@ def ks_sentence(row: pd.Series) -> str:
     a, b = _names(row)
     head = f"{a} vs {b} ({where(row)}): KS p = {row['ks_pvalue']:.2g} at n = {_per_arm(row)}"
     band = max(row["dkw_a"], row["dkw_b"])
+    norm = row.get("ks_pvalue_norm", np.nan)
+    head += "" if pd.isna(norm) else f" (p = {norm:.2g} on Δ as a share of the room to chance)"
     if not row["ks_pvalue"] < ALPHA:
         return (f"{head}: the data cannot tell the two Δ-EDFs apart (each curve has a "
                 f"±{band:.2f} DKW band).")

@@ -19,9 +19,9 @@ from scipy import stats as sps
 from analysis import edf, expected, fixture, importance, load, resolution, stats, words
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("edf_delta", "edf_error", "expected_best", "paired", "hparams", "good_range",
-           "rank_map", "training_curves", "optimizer_gap", "training_length")
-TABLES = ("resolution", "summary", "ks", "paired", "expected_best", "good_range",
+FIGURES = ("edf_delta", "edf_delta_norm", "edf_error", "expected_best", "paired", "hparams",
+           "good_range", "rank_map", "training_curves", "optimizer_gap", "training_length")
+TABLES = ("resolution", "summary", "headroom", "ks", "paired", "expected_best", "good_range",
           "importance", "edf", "stalls", "training_curves", "optimizer_gap",
           "training_length")
 

@@ -244,3 +244,51 @@ def test_words_that_must_not_mislead():
     assert table["lo"].tolist() == ["0.000123", "0.5"]
     vits = pd.DataFrame({"stem": ["patchify", "conv"]})
     assert report.title(vits) == "ViT_P and ViT_C stability report"
+
+
+def test_room_to_chance_and_the_validity_gate(tmp_path):
+    """Δ as a share of chance − best, and the gate, recomputed by hand; the lr interval
+    comes from the sweep's config.yaml, and --max-best adds the best-error check."""
+    trials = fixture.make_trials("lr_wd", sizes=("tiny",), optimizers=("adamw",),
+                                 n_per_group=16, sweep="room")
+    folder = fixture.write_results(tmp_path, trials)[0].parent
+    top = trials.loc[trials.groupby("model")["best_error"].idxmin()].set_index("model")
+    lo, hi = float(top["lr"].min()) / 1.01, float(trials["lr"].max()) * 4  # one best at an edge
+    (folder / "config.yaml").write_text(
+        f"sweep:\n  name: room\n  search:\n    adamw: {{lr: [{lo}, {hi}], wd: [0.01, 0.1]}}\n")
+    max_best = float(top["best_error"].mean())  # between the two arms' bests
+    done = run(folder, "--out", tmp_path / "out", "--max-best", max_best)
+    assert done.returncode == 0, done.stderr
+    room = pd.read_csv(tmp_path / "out" / "headroom.csv").set_index("model")
+    ks = pd.read_csv(tmp_path / "out" / "ks.csv").iloc[0]
+    norm = {}
+    for model, g in trials.groupby("model"):
+        best = g["best_error"].min()
+        chance = fixture.CHANCE_ERROR
+        share = (g["best_error"] - best).round(6) / (chance - best)
+        norm[model] = share.to_numpy()
+        row = room.loc[model]
+        assert row["room"] == pytest.approx(chance - best)
+        assert row["median_delta_norm"] == pytest.approx(np.median(share))
+        assert row["within_norm_0.25"] == pytest.approx(np.mean(share < 0.25))
+        assert row["auc_norm"] == pytest.approx(np.mean(1 - np.minimum(share, 1)))
+        assert row["near_chance_frac"] == pytest.approx(np.mean(g["best_error"] >= chance - 5))
+        position = np.log(top.loc[model, "lr"] / lo) / np.log(hi / lo)
+        assert row["best_lr_position"] == pytest.approx(position)
+        assert row["lr_source"] == "config"
+        assert bool(row["lr_ok"]) == (0.1 <= position <= 0.9)
+        assert bool(row["best_ok"]) == (best <= max_best)
+        assert bool(row["gate"]) == (row["lr_ok"] and row["near_ok"] and row["best_ok"])
+    assert not room["gate"].all()
+    from scipy import stats
+
+    assert ks["ks_pvalue_norm"] == pytest.approx(
+        stats.ks_2samp(norm[ks["model_a"]], norm[ks["model_b"]]).pvalue)
+    assert "Validity gate FAILS for" in done.stdout
+    assert (tmp_path / "out" / "edf_delta_norm.png").exists()
+    (folder / "config.yaml").unlink()  # an older record: the trials' own lr range
+    assert run(folder, "--out", tmp_path / "old").returncode == 0
+    assert set(pd.read_csv(tmp_path / "old" / "headroom.csv")["lr_source"]) == {"observed"}
+    bad = run(folder, "--max-best", "140")
+    assert bad.returncode == 2 and "--max-best 140" in bad.stderr
+    assert "Traceback" not in bad.stderr
