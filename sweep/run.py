@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from sweep.checks import check_sweep_folder, check_writable, listify_overrides
 from sweep.driver import guard, record, trackers
-from sweep.driver.plan import print_plan, train_images
+from sweep.driver.plan import finished_line, print_plan, train_images
 from sweep.driver.studies import plan_study, sweep_name
 from sweep.engine.config import compose, load_model
 from sweep.errors import UserError
@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         missing = data_root_line(cfg)
         if cfg.dry_run:
             print_plan(experiments, cfg, name)
-            if missing:
-                print(f"note: {missing}")
+            for line in (finished_line(experiments, folder), missing):
+                if line:
+                    print(f"note: {line}")
             return 0
         if missing:
             raise UserError(missing)

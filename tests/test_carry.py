@@ -41,6 +41,8 @@ def test_a_sweep_without_its_ray_folder_keeps_its_finished_trials(cli, tmp_path,
     curves = pd.read_csv(folder / "curves.csv")
     curves[curves.trial_id != cut].to_csv(folder / "curves.csv", index=False)
 
+    plan = cli(*args, "dry_run=true")
+    assert f"1 of these 2 trials are finished in {folder / 'trials.csv'}" in plan.stdout
     again = cli(*args)
     assert "1 trials finished in trials.csv are kept (not retrained), 1 to run" in again.stderr
     after = pd.read_csv(folder / "trials.csv")

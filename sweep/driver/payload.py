@@ -6,6 +6,8 @@ sampler, no Optuna).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from omegaconf import DictConfig, OmegaConf
 
 KEY = "trial"
@@ -52,3 +54,11 @@ def identity(model: str, optimizer: str, values: dict) -> tuple:
     return (model, optimizer, int(values["epochs"]), int(values["seed"]),
             None if sample is None else int(sample),
             f"{float(values['lr']):.10g}", f"{float(values['wd']):.10g}")
+
+
+def finished_identities(rows: Iterable[dict]) -> frozenset:
+    """The identities of the finished ``trials.csv`` rows: trials no restart retrains."""
+    from sweep.driver.progress import FINISHED
+
+    return frozenset(identity(r["model"], r["optimizer"], r) for r in rows
+                     if r["status"] in FINISHED)

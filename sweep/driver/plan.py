@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from sweep.driver import payload
@@ -26,6 +29,23 @@ def train_images(data: DictConfig, *, strict: bool = False) -> int:
         if strict or data.name not in KNOWN_TRAIN_SIZES:
             raise
         return int(data.get("train_size") or KNOWN_TRAIN_SIZES[data.name])
+
+
+def finished_line(experiments: list[Experiment], folder: Path) -> str | None:
+    """How many planned trials ``folder/trials.csv`` holds as finished (a real run keeps
+    them and trains the rest), or None when it holds none."""
+    path = folder / "trials.csv"
+    try:
+        rows = pd.read_csv(path).to_dict("records") if path.exists() else []
+        done = payload.finished_identities(rows)
+    except (OSError, ValueError, KeyError, pd.errors.ParserError):
+        return f"{path} cannot be read; a real run will say why"
+    planned = [key for e in experiments if e.kind != "tpe" for key in e.identities()]
+    kept = sum(key in done for key in planned)
+    if not kept:
+        return None
+    return (f"{kept} of these {len(planned)} trials are finished in {path}: a real run "
+            f"keeps them and trains the other {len(planned) - kept}")
 
 
 def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> None:

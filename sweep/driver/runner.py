@@ -15,7 +15,6 @@ from omegaconf import DictConfig
 
 from sweep.checks import check_sweep_folder
 from sweep.driver import guard, payload, trackers
-from sweep.driver.progress import FINISHED
 from sweep.driver.rebuild import rebuild
 from sweep.driver.results import ResultsWriter, counts, read_csv
 from sweep.driver.studies import METRIC, MODE, Experiment
@@ -160,11 +159,10 @@ def untrained(experiment: Experiment, writer: ResultsWriter, path: str) -> dict 
     nothing is left to run."""
     if experiment.kind == "tpe":
         return experiment.param_space()
-    mine = experiment.identities()
+    mine = set(experiment.identities())
+    finished = payload.finished_identities(writer.trials.values())
     rows = {tid: payload.identity(r["model"], r["optimizer"], r)
             for tid, r in writer.trials.items()}
-    finished = frozenset(key for tid, key in rows.items()
-                         if writer.trials[tid]["status"] in FINISHED)
     writer.forget([tid for tid, key in rows.items() if key in mine and key not in finished])
     kept = sum(key in finished for key in mine)
     if kept:
