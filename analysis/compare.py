@@ -56,7 +56,6 @@ def load_each(paths: list[Path], where: list[str], split: str | None) -> tuple[
 
 def compare_table(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per arm and sweep (see the module docstring), in the order of the PATHs."""
-    from scipy import stats as sps
 
     from analysis import ranges, stats
 
@@ -81,7 +80,7 @@ def compare_table(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
             row.update(lr_lo=good.at[key, "lo"], lr_hi=good.at[key, "hi"],
                        lr_decades=good.at[key, "decades"])
         if first[SOURCE] != sources[0] and len(ref):
-            ks = sps.ks_2samp(ref["delta"].to_numpy(), delta)
+            ks = stats.ks_test(ref["delta"].to_numpy(), delta)
             row.update(ks_vs_first=float(ks.statistic), ks_pvalue_vs_first=float(ks.pvalue))
         rows.append(row)
     out = pd.DataFrame(rows)

@@ -159,6 +159,22 @@ def test_ks_equals_scipy_ks_2samp(example):
         assert row["within_4_lo"] <= diff + 1e-9 and diff - 1e-9 <= row["within_4_hi"]
 
 
+
+def test_ks_of_the_smallest_gap_is_quiet_and_equals_scipy():
+    """Five draws a side, D = 1/5: scipy's exact p overshoots 1, warns and falls back to
+    the asymptotic p (1 too). The report's KS gives the same numbers without the warning,
+    which a notebook would otherwise print under every comparison."""
+    a = np.array([0.0, 0.15584416, 0.68831169, 0.32467532, 0.18181818])
+    b = np.array([0.12820513, 0.66153846, 0.0, 0.18974359, 0.21025641])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        ref = sps.ks_2samp(a, b)
+    assert any("Exact calculation unsuccessful" in str(w.message) for w in seen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = stats.ks_test(a, b)
+    assert (ours.statistic, ours.pvalue) == (ref.statistic, ref.pvalue) == (0.2, 1.0)
+
 @pytest.mark.parametrize("n", [20, 64, 300])
 def test_dkw_band_covers_the_true_cdf_at_the_nominal_rate(n):
     """Simulation: the 95% band must hold for the whole curve in about 95% of samples
