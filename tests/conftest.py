@@ -39,6 +39,26 @@ ray.shutdown()
 """
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Make Ray's token once, before any worker starts: two xdist workers starting their
+    first Ray instances at once would each write ~/.ray/auth_token, and a driver joining
+    one of them could then read the other's token."""
+    if hasattr(config, "workerinput") or (Path.home() / ".ray" / "auth_token").exists():
+        return
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "get-auth-token", "--generate"],
+                   capture_output=True, check=True, timeout=120)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (``slow`` marker, or joining the shared Ray instance), the rest in
+    file order: under ``pytest -n 2`` the first items are dealt out in turn, so the long
+    sweeps run side by side instead of one of them running alone at the end."""
+    def slow(item: pytest.Item) -> bool:
+        return item.get_closest_marker("slow") is not None or "ray_cluster" in getattr(
+            item, "fixturenames", ())
+    items.sort(key=lambda item: not slow(item))
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
     """``ray.address=HOST:PORT`` of one local Ray instance (2 CPUs) shared by the sweeps
