@@ -396,7 +396,7 @@ def bench_step_parts(trial: Trial, name: str, steps: int = 10) -> None:
         trial.optimizer.step()
         trial.scheduler.step()
         t.append(time.perf_counter())
-        update_ema(trial.ema, trial.model, step=i, alpha=trial.ema_alpha,
+        update_ema(trial.ema, trial.model, step=i, iteration=i, alpha=trial.ema_alpha,
                    period=trial.ema_period, warmup_steps=0, warmup_copy=False)
         t.append(time.perf_counter())
         if i:  # the first step warms up
