@@ -28,11 +28,13 @@ sweep: $(STAMP)
 example: $(STAMP)
 	$(MAKE) sweep ARGS=sweep.name=example
 
-# Two pytest workers (pytest-xdist): the Ray sweeps spend much of their time waiting on
-# start-up, so two share two cores well. TEST_WORKERS=0 runs in one process.
+# Two pytest workers (pytest-xdist): the Ray sweeps spend much of their time waiting (on
+# start-up, on the trials they poll), so two share two cores well; an idle worker steals
+# queued tests from the other, so neither ends alone on a long sweep. TEST_WORKERS=0 runs
+# in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # Speed figures for the README: each prints a ratio against a baseline measured in the same run.
 bench: $(STAMP)

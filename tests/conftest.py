@@ -49,16 +49,6 @@ def pytest_configure(config: pytest.Config) -> None:
                    capture_output=True, check=True, timeout=120)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first (``slow`` marker, or joining the shared Ray instance), the rest in
-    file order: under ``pytest -n 2`` the first items are dealt out in turn, so the long
-    sweeps run side by side instead of one of them running alone at the end."""
-    def slow(item: pytest.Item) -> bool:
-        return item.get_closest_marker("slow") is not None or "ray_cluster" in getattr(
-            item, "fixturenames", ())
-    items.sort(key=lambda item: not slow(item))
-
-
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
     """``ray.address=HOST:PORT`` of one local Ray instance (2 CPUs) shared by the sweeps

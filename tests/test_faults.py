@@ -170,7 +170,6 @@ def _check_ray_demands_a_token(driver: subprocess.Popen, home: Path) -> None:
     assert "InvalidAuthToken" in stranger.stderr, stranger.stderr[-2000:]
 
 
-@pytest.mark.slow
 def test_second_driver_on_the_same_sweep_is_refused(tmp_path):
     args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=4", "sweep.name=lock")
     lock = tmp_path / "lock" / ".lock"
@@ -426,7 +425,6 @@ def test_half_written_checkpoint_never_reaches_rays_copy(tmp_path):
 
 # --- trial errors ------------------------------------------------------------------------
 
-@pytest.mark.slow
 def test_deterministic_trial_error_is_one_line_and_not_retried(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VITSTAB_TEST_FAULT": "corrupt_checkpoint"}
     proc = subprocess.Popen(
@@ -481,7 +479,6 @@ def _umask() -> int:
     return mask
 
 
-@pytest.mark.slow
 def test_killed_worker_is_one_line_and_the_trial_recovers(tmp_path):
     args = sweep_args(tmp_path, *SMALL, "sweep.n=1", "schedule.epochs=3", "sweep.name=dead")
     folder = tmp_path / "dead"

@@ -50,7 +50,6 @@ def run_notebook(cwd: Path, results: Path | None, monkeypatch: pytest.MonkeyPatc
     return "\n".join(out.get("text", "") for out in outputs if out.get("name") == "stdout")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("cwd", [ROOT, ROOT / "notebooks"], ids=["from root", "from notebooks"])
 def test_notebook_runs_headless_on_a_fixture(cwd, tmp_path, monkeypatch):
     fixture.write_example(tmp_path / "results", n_per_group=12)

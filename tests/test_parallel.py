@@ -153,7 +153,6 @@ def _reported(folder: Path) -> list[dict]:
     return [r for r in map(json.loads, lines) if not r["final"]]
 
 
-@pytest.mark.slow
 def test_killed_driver_resumes_a_data_parallel_trial_exactly(tmp_path):
     """SIGKILL the driver of a sweep of 2-worker trials once an epoch is checkpointed:
     the same command finishes the trial without retraining that epoch, with exactly the

@@ -188,7 +188,6 @@ def test_killed_driver_resumes_without_losing_or_retraining(tmp_path, ray_cluste
                                   after.sort_values(["trial_id", "epoch"]).reset_index(drop=True))
 
 
-@pytest.mark.slow
 def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 

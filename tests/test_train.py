@@ -44,7 +44,6 @@ def test_train_writes_result_json(cli, tmp_path):
     assert (tmp_path / "run" / "checkpoint.pt").exists()
 
 
-@pytest.mark.slow
 def test_same_seed_same_metrics_and_seed_matters(cli, tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
@@ -54,7 +53,6 @@ def test_same_seed_same_metrics_and_seed_matters(cli, tmp_path):
     assert metrics(runs["a"]) != metrics(runs["c"])
 
 
-@pytest.mark.slow
 def test_interrupted_trial_resumes_to_the_same_metrics(cli, tmp_path):
     train(cli, tmp_path / "straight", "model=vitc_tiny")
     straight = json.loads((tmp_path / "straight" / "result.json").read_text())
