@@ -148,8 +148,10 @@ def test_model_without_tuned_values_or_interval_fails_clearly(cli, tmp_path):
 
 
 def test_killed_driver_resumes_without_losing_or_retraining(tmp_path, ray_cluster):
-    """SIGKILL the driver (and its Ray) once two trials are done; the same command,
-    here joining the shared Ray instance, finishes the rest and retrains nothing."""
+    """SIGKILL the driver (and its Ray) once two trials are done and another has trained
+    an epoch; the same command, here joining the shared Ray instance, finishes the rest
+    and retrains nothing, even when the kill fell between Ray deleting a trial's older
+    checkpoint folder and saving the state that names the newer one."""
     args = [sys.executable, "-m", "sweep.run",
             *sweep_args(tmp_path, "sweep.models=[vitp_tiny,vitc_tiny]",
                         "sweep.optimizers=[adamw]", "sweep.n=2", "schedule.epochs=3",
@@ -162,9 +164,10 @@ def test_killed_driver_resumes_without_losing_or_retraining(tmp_path, ray_cluste
         deadline = time.time() + 300
         while time.time() < deadline:
             time.sleep(0.5)
-            if (folder / "trials.csv").exists():
-                trials = pd.read_csv(folder / "trials.csv")
-                if (trials.status == "done").sum() >= 2:
+            if (folder / "trials.csv").exists() and (folder / "curves.csv").exists():
+                trials, curves = read(folder)
+                running = set(trials.trial_id[trials.status != "done"])
+                if (trials.status == "done").sum() >= 2 and curves.trial_id.isin(running).any():
                     break
         else:
             pytest.fail("the sweep finished no trials in time")
@@ -173,6 +176,16 @@ def test_killed_driver_resumes_without_losing_or_retraining(tmp_path, ray_cluste
     before_trials, before_curves = read(folder)
     done_before = set(before_trials.trial_id[before_trials.status == "done"])
     assert 2 <= len(done_before) < 4
+    # The kill's worst moment: the state names a checkpoint folder Ray already deleted
+    # (its newest folder, registered after the last state save, takes the next index).
+    moved = 0
+    for tid in set(before_trials.trial_id) - done_before:
+        ckpts = sorted((folder / "ray" / "lr_wd" / tid).glob("checkpoint_[0-9]*"))
+        if ckpts:
+            index = int(ckpts[-1].name.split("_")[1])
+            ckpts[-1].rename(ckpts[-1].with_name(f"checkpoint_{index + 1:06d}"))
+            moved += 1
+    assert moved
 
     proc = subprocess.run([*args, ray_cluster], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)

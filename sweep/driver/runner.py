@@ -125,6 +125,7 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
         {"cpu": resources.cpus_per_trial * workers, "gpu": resources.gpus_per_trial})
     path = f"{storage.rstrip('/')}/{experiment.name}"
     if tune.Tuner.can_restore(path):
+        restore_named_checkpoints(path)
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
                                    resume_errored=True)
     else:
@@ -149,6 +150,31 @@ def run_experiment(experiment: Experiment, *, storage: str, resources: DictConfi
             ),
         )
     tuner.fit()
+
+
+def restore_named_checkpoints(path: str) -> None:
+    """Give back each trial the checkpoint folder its saved state names, where Ray has
+    already deleted it.
+
+    Keeping one checkpoint, Ray deletes a trial's older folder as soon as it registers the
+    newer one, and saves the experiment state that names the newer one only afterwards. A
+    driver stopped in between (killed, or its folder turned read-only) leaves a state that
+    names a folder which is gone, and Ray then refuses to restore the trial ("does not
+    exist on storage anymore"). The newer folder, which that state does not know, takes
+    the old name: the trial resumes from its own ``work/checkpoint.pt`` anyway
+    (``trainable``), so no epoch is lost or trained twice. Local storage only.
+    """
+    if "://" in path:
+        return
+    from ray.tune import ExperimentAnalysis
+
+    for trial in ExperimentAnalysis(path).trials:
+        named = trial.checkpoint
+        if named is None or Path(named.path).exists():
+            continue
+        newer = sorted(Path(trial.path).glob("checkpoint_[0-9]*"))
+        if newer:
+            os.replace(newer[-1], named.path)
 
 
 def untrained(experiment: Experiment, writer: ResultsWriter, path: str) -> dict | None:
