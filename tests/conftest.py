@@ -40,13 +40,17 @@ ray.shutdown()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Make Ray's token once, before any worker starts: two xdist workers starting their
+    """Ray's token, made once before any xdist worker starts (two workers starting their
     first Ray instances at once would each write ~/.ray/auth_token, and a driver joining
-    one of them could then read the other's token."""
-    if hasattr(config, "workerinput") or (Path.home() / ".ray" / "auth_token").exists():
-        return
-    subprocess.run([str(Path(sys.executable).parent / "ray"), "get-auth-token", "--generate"],
-                   capture_output=True, check=True, timeout=120)
+    one of them could read the other's), and token mode for the whole session: a driver
+    joining a cluster sends the token only when told to, and Ray fixes a process's mode
+    the first time it reads it, so a test that starts a cluster in the process (the
+    loopback pair) must not find the mode unset by whatever test ran before it there."""
+    token = Path.home() / ".ray" / "auth_token"
+    if not hasattr(config, "workerinput") and not token.exists():
+        subprocess.run([str(Path(sys.executable).parent / "ray"), "get-auth-token",
+                        "--generate"], capture_output=True, check=True, timeout=120)
+    os.environ["RAY_AUTH_MODE"] = "token"
 
 
 @pytest.fixture(scope="session")
@@ -66,17 +70,7 @@ def ray_cluster(tmp_path_factory):
         if not address:
             pytest.fail(f"the shared Ray instance did not start (exit {host.wait()}): "
                         f"{log.read_text()[-2000:]}")
-        # A driver joining a cluster sends its token only when told to (a local start
-        # turns token authentication on by itself); the token is in ~/.ray/auth_token.
-        before = os.environ.get("RAY_AUTH_MODE")
-        os.environ["RAY_AUTH_MODE"] = "token"
-        try:
-            yield f"ray.address={address}"
-        finally:
-            if before is None:
-                os.environ.pop("RAY_AUTH_MODE", None)
-            else:
-                os.environ["RAY_AUTH_MODE"] = before
+        yield f"ray.address={address}"  # joined in token mode (pytest_configure)
     finally:
         try:
             host.stdin.close()
