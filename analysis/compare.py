@@ -56,7 +56,6 @@ def load_each(paths: list[Path], where: list[str], split: str | None) -> tuple[
 
 def compare_table(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per arm and sweep (see the module docstring), in the order of the PATHs."""
-
     from analysis import ranges, stats
 
     frame = E.with_delta(frame, keys)

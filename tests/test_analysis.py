@@ -159,7 +159,6 @@ def test_ks_equals_scipy_ks_2samp(example):
         assert row["within_4_lo"] <= diff + 1e-9 and diff - 1e-9 <= row["within_4_hi"]
 
 
-
 def test_ks_of_the_smallest_gap_is_quiet_and_equals_scipy():
     """Five draws a side, D = 1/5: scipy's exact p overshoots 1, warns and falls back to
     the asymptotic p (1 too). The report's KS gives the same numbers without the warning,
@@ -174,6 +173,7 @@ def test_ks_of_the_smallest_gap_is_quiet_and_equals_scipy():
         warnings.simplefilter("error")
         ours = stats.ks_test(a, b)
     assert (ours.statistic, ours.pvalue) == (ref.statistic, ref.pvalue) == (0.2, 1.0)
+
 
 @pytest.mark.parametrize("n", [20, 64, 300])
 def test_dkw_band_covers_the_true_cdf_at_the_nominal_rate(n):

@@ -204,9 +204,11 @@ def test_killed_driver_resumes_without_losing_or_retraining(tmp_path, ray_cluste
 def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path, monkeypatch):
     from ray.cluster_utils import Cluster
 
+    from sweep.driver.runner import GCS_PORT_WAIT_S
+
     # The head's GCS may take longer than Ray's default 20 s to answer while another
-    # sweep shares the cores (pytest -n 2); init_ray allows a sweep the same 120 s.
-    monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", "120")
+    # sweep shares the cores (pytest -n 2): the wait init_ray allows a sweep's own start.
+    monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", GCS_PORT_WAIT_S)
 
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "object_store_memory": 80_000_000})
