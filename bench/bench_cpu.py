@@ -1,5 +1,5 @@
 """CPU training speed of the tiny and mini pairs, every figure a ratio of two things timed
-in this run (about 4 minutes on 2 shared cores).
+in this run (about 6 minutes on 2 quiet cores).
 
     python bench/bench_cpu.py [--rounds 7] [--compile vitp_tiny,vitp_mini] [--no-compile]
 
@@ -8,14 +8,20 @@ compared across runs: each figure alternates its sides (A B, B A, A B, ...) and 
 the median of the per-round ratios. Every process of the bench first settles glibc's
 malloc (``settled_malloc``) as a trial's own allocations settle it.
 
-1. The project's ViT against a plain ViT of the same shape built from PyTorch's
-   ``nn.TransformerEncoder`` (norm_first, GELU, dropout 0; the same stem, class token,
-   position embedding and head), one AdamW step at batch 128 (fwd + bwd + step), at 1
-   thread (how study trials run) for all four models and at 2 threads for one of each
-   pair; at 1 thread also against the project's ViT before its last block computed
-   the class token alone (``Before``: every token through every block); and each model's
-   fraction of the fp32 GEMM rate (a 1024³ matmul timed in the same rounds; flops:
-   3 × forward multiply-adds × 2 from ``complexity()``).
+0. The machine's fp32 peak: a 1024³ GEMM through PyTorch's matmul (MKL) and through
+   oneDNN (``torch.ops.mkldnn._linear_pointwise``), and the model's own GEMM shapes. MKL
+   dispatches its AVX-512 kernels only on Intel CPUs (an AMD EPYC with AVX-512 gets its
+   AVX2 path, about half oneDNN's rate), so the peak is the faster of the two, measured
+   in the same rounds as every figure that is a fraction of it.
+1. A trial's training step (the project's ViT with its oneDNN linears, channels-last
+   stem and fused AdamW, as ``sweep.engine.trainer`` builds them) against a plain ViT of
+   the same shape built from PyTorch's ``nn.TransformerEncoder`` (norm_first, GELU,
+   dropout 0; the same stem, class token, position embedding and head) trained with a
+   stock ``torch.optim.AdamW``, one step at batch 128 (fwd + bwd + step), at 1 thread
+   (how study trials run) for all four models and at 2 threads for one of each pair; at
+   1 thread also against last round's step (``nn.Linear``, NCHW stem, unfused AdamW: the
+   same model); and each step's fraction of the fp32 peak (flops: 3 × forward
+   multiply-adds × 2 from ``complexity()``).
 2. ``torch.compile`` (inductor) of the model against eager (vitp_mini unless
    ``--compile`` names others; a cold compile costs ~40-60 s each): steady-state speed,
    the compile time of a fresh process from an empty cache and of another with that
@@ -26,6 +32,13 @@ malloc (``settled_malloc``) as a trial's own allocations settle it.
    epoch, at the demo's sizes (conf/preset/demo.yaml), with the trainer's own functions.
 5. The parts of a training step as fractions of it: data and augmentation, fwd + bwd,
    optimizer, EMA.
+6. A whole trial of the Fashion-MNIST lr/wd study (conf/experiment/fmnist-lr_wd.yaml:
+   5,000 training and 2,000 test images, 5 epochs, 1 thread; ``run_trial`` from build
+   to result, data loading included) as a fraction of the fp32 peak timed just before
+   and after it. Its useful flops: each epoch's training (3 × forward) and the
+   evaluation of the model and its EMA (1 × forward each); precise BN counts as zero.
+   The synthetic set stands in, said so, where the Fashion-MNIST files are missing.
+   ``--profile-json PATH`` also writes where a step's time goes (torch.profiler, by op).
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from __future__ import annotations
 import argparse
 import copy
 import ctypes
+import json
 import multiprocessing as mp
 import os
 import statistics
@@ -43,17 +57,28 @@ from itertools import pairwise
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sweep.data import epoch_generator
+from sweep.data import build_data, epoch_generator
 from sweep.data.base import STREAM_AUGMENT
 from sweep.engine.config import architecture, compose, load_model
-from sweep.engine.recipe import update_ema
-from sweep.engine.trainer import Trial, build, evaluate, forward_backward, refresh_bn, train_epoch
+from sweep.engine.recipe import build_optimizer, update_ema
+from sweep.engine.trainer import (
+    Trial,
+    build,
+    evaluate,
+    forward_backward,
+    refresh_bn,
+    run_trial,
+    train_epoch,
+)
+from sweep.errors import UserError
 from sweep.models import ViT
+from sweep.models.linear import Linear, backward_kernel, cpu_vendor, onednn_available
 
 PAIRS = {"tiny": ("vitp_tiny", "vitc_tiny"), "mini": ("vitp_mini", "vitc_mini")}
 BATCH = 128
@@ -97,23 +122,61 @@ def speedup(times: dict[str, list[float]], a: str, b: str) -> float:
 
 
 GEMM_N, GEMM_REPS = 1024, 4
+GEMM_FLOPS = 2 * GEMM_N**3 * GEMM_REPS
+# The mini pair's own GEMM shapes (batch 128 × 17 tokens; width 128, MLP 512).
+MODEL_SHAPES = ((2176, 128, 512), (2176, 512, 128), (2176, 128, 384))
 
 
-def gemm() -> Callable[[], None]:
-    """A 1024³ fp32 matmul, the machine's GEMM rate (GEMM_REPS per call)."""
-    a, b = torch.randn(GEMM_N, GEMM_N), torch.randn(GEMM_N, GEMM_N)
+def gemm(kernel: str = "mkl", m: int = GEMM_N, k: int = GEMM_N,
+         n: int = GEMM_N) -> Callable[[], None]:
+    """An (m×k)·(k×n) fp32 GEMM, GEMM_REPS per call: PyTorch's matmul (MKL) or oneDNN's."""
+    a, w = torch.randn(m, k), torch.randn(n, k)
+    wt = w.t().contiguous()
 
     def run() -> None:
         for _ in range(GEMM_REPS):
-            a @ b
+            if kernel == "mkl":
+                a @ wt
+            else:
+                torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")
     return run
 
 
+def peak_gemms() -> dict[str, Callable[[], None]]:
+    """The two 1024³ GEMMs whose faster rate each round is the fp32 peak."""
+    return {"gemm": gemm("mkl"), "onednn": gemm("onednn")} if onednn_available() \
+        else {"gemm": gemm("mkl")}
+
+
+def peak_times(times: dict[str, list[float]]) -> list[float]:
+    """Per round, the faster of the peak GEMMs' times."""
+    keys = [k for k in ("gemm", "onednn") if k in times]
+    return [min(ts) for ts in zip(*(times[k] for k in keys), strict=True)]
+
+
 def gemm_fraction(times: dict[str, list[float]], key: str, flops_per_call: float) -> float:
-    """Median over rounds of (achieved flop rate of ``key``) / (GEMM rate that round)."""
-    gemm_flops = 2 * GEMM_N**3 * GEMM_REPS
-    return statistics.median((flops_per_call / t) / (gemm_flops / g)
-                             for t, g in zip(times[key], times["gemm"], strict=True))
+    """Median over rounds of (achieved flop rate of ``key``) / (fp32 peak that round)."""
+    return statistics.median((flops_per_call / t) / (GEMM_FLOPS / g)
+                             for t, g in zip(times[key], peak_times(times), strict=True))
+
+
+def bench_peak(rounds: int) -> None:
+    """MKL's and oneDNN's fp32 GEMM rates, at 1024³ and at the model's shapes."""
+    print("0. fp32 GEMM peak, 1 thread: MKL (torch.matmul) vs oneDNN; GFLOP/s, median of "
+          f"{rounds} rounds (CPU: {cpu_vendor() or 'unknown vendor'}; linear backward "
+          f"kernel: {backward_kernel()})")
+    if not onednn_available():
+        print("   this torch build has no oneDNN linear: the peak is MKL's")
+    for m, k, n in ((GEMM_N, GEMM_N, GEMM_N), *MODEL_SHAPES):
+        fns = {"mkl": gemm("mkl", m, k, n)}
+        if onednn_available():
+            fns["onednn"] = gemm("onednn", m, k, n)
+        t = interleave(fns, rounds)
+        rate = {key: 2 * m * k * n * GEMM_REPS / statistics.median(v) / 1e9
+                for key, v in t.items()}
+        pair = "  ".join(f"{key} {r:6.1f}" for key, r in rate.items())
+        ratio = f"  oneDNN/MKL {speedup(t, 'onednn', 'mkl'):.2f}" if "onednn" in t else ""
+        print(f"   {m}×{k}×{n:<5} {pair}{ratio}")
 
 
 # -- models --------------------------------------------------------------------------------
@@ -142,20 +205,13 @@ class PlainViT(nn.Module):
         return self.head(self.norm(self.encoder(x + self.pos_embedding))[:, 0])
 
 
-class BeforeViT(ViT):
-    """The project's ViT before the class-token-only last block: every token through
-    every block."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return self.head(self.norm(self.blocks(x + self.pos_embedding))[:, 0])
-
-
-def before(vit: ViT) -> ViT:
-    """A copy of ``vit`` computing as it did before (same weights)."""
+def last_round(vit: ViT) -> ViT:
+    """A copy of ``vit`` (same weights and function) as last round trained it: its linears
+    ``nn.Linear`` (MKL's addmm) and its stem in NCHW."""
     m = copy.deepcopy(vit)
-    m.__class__ = BeforeViT
+    for module in m.modules():
+        if isinstance(module, Linear):
+            module.__class__ = nn.Linear
     return m
 
 
@@ -174,9 +230,16 @@ def project_vit(name: str) -> tuple[ViT, torch.Tensor, torch.Tensor, float]:
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-               forward: nn.Module | None = None) -> Callable[[], float]:
-    """One AdamW step (fwd + bwd + step) on a fixed batch; returns the loss."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+               forward: nn.Module | None = None, trial: bool = False) -> Callable[[], float]:
+    """One AdamW step (fwd + bwd + step) on a fixed batch; returns the loss. ``trial``:
+    as a trial builds it (the recipe's fused AdamW, the stem in channels-last); else a
+    stock ``torch.optim.AdamW`` and NCHW."""
+    if trial:
+        opt = build_optimizer(model, name="adamw", lr=1e-4, wd=0.05)
+        model.stem.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     forward = model if forward is None else forward
 
     def step() -> float:
@@ -188,28 +251,33 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return step
 
 
-# -- 1. project ViT vs nn.TransformerEncoder, and the GEMM rate ------------------------------
+# -- 1. a trial's step vs nn.TransformerEncoder, and the fp32 peak ---------------------------
 
-def bench_models(names: list[str], rounds: int, names2: list[str]) -> None:
-    """``names`` at 1 thread, ``names2`` at 2 threads (slow on shared cores: 2 rounds)."""
-    print("1. training step, AdamW, batch 128 (images/s ratios, same rounds; GEMM = fraction "
-          "of the fp32 1024³ matmul rate timed in those rounds)")
-    print(f"   {'model':<10} {'thr':>3}  {'ViT/plain':>9}  {'ViT/Before':>10}  "
-          f"{'ViT of GEMM':>11}  {'plain of GEMM':>13}")
+def bench_models(names: list[str], rounds: int, names2: list[str]) -> dict:
+    """``names`` at 1 thread, ``names2`` at 2 threads (slow on shared cores: 2 rounds).
+    Returns {model: step/plain} at 1 thread."""
+    print("1. training step, AdamW, batch 128 (images/s ratios, same rounds; of peak = "
+          "fraction of the fp32 peak of section 0, timed in those rounds)")
+    print(f"   {'model':<10} {'thr':>3}  {'ViT/plain':>9}  {'ViT/last round':>14}  "
+          f"{'ViT of peak':>11}  {'plain of peak':>13}")
+    out = {}
     for threads, models, n in ((1, names, rounds), (2, names2, 2)):
         torch.set_num_threads(threads)
         for name in models:
             vit, x, y, flops = project_vit(name)
-            fns = {"vit": train_step(vit, x, y), "plain": train_step(PlainViT(vit), x, y),
-                   "gemm": gemm()}
-            if threads == 1:  # the attention change, where trials run
-                fns["before"] = train_step(before(vit), x, y)
+            fns = {"vit": train_step(copy.deepcopy(vit), x, y, trial=True),
+                   "plain": train_step(PlainViT(vit), x, y), **peak_gemms()}
+            if threads == 1:  # this round's changes, where trials run
+                fns["last"] = train_step(last_round(vit), x, y)
             t = interleave(fns, n)
-            was = f"{speedup(t, 'vit', 'before'):10.2f}" if "before" in t else f"{'':>10}"
+            was = f"{speedup(t, 'vit', 'last'):14.2f}" if "last" in t else f"{'':>14}"
+            if threads == 1:
+                out[name] = speedup(t, "vit", "plain")
             print(f"   {name:<10} {threads:>3}  {speedup(t, 'vit', 'plain'):9.2f}  {was}  "
                   f"{gemm_fraction(t, 'vit', flops * BATCH):11.2f}  "
                   f"{gemm_fraction(t, 'plain', flops * BATCH):13.2f}")
     torch.set_num_threads(1)
+    return out
 
 
 # -- 2. torch.compile ----------------------------------------------------------------------
@@ -416,6 +484,83 @@ def bench_trainer(names: list[str]) -> None:
         bench_step_parts(trial, name)
 
 
+# -- 6. a whole Fashion-MNIST trial against the peak ----------------------------------------
+
+FMNIST = ["data=fashion_mnist", "data.train_size=5000", "data.test_size=2000",
+          "schedule.epochs=5", "precise_bn_images=1024", "optimizer.lr=0.03",
+          "optimizer.wd=0.05"]
+
+
+def _whole_trial(name: str, conn: Connection) -> None:
+    """In a fresh process, as a sweep's worker runs it (no malloc settling): one trial of
+    the Fashion-MNIST study, timed from build to result; sends (data, seconds, flops)."""
+    torch.set_num_threads(1)
+    base = [f"model={name}", "threads=1", "device=cpu", "keep_weights=false"]
+    try:
+        cfg = compose("train", base + FMNIST + ["out=unused"])
+        build_data(cfg.data, seed=int(cfg.data.seed))  # one line if the files are missing
+    except UserError:
+        cfg = compose("train", base + [o for o in FMNIST if not o.startswith("data=")]
+                      + ["out=unused"])
+    t = time.perf_counter()
+    res = run_trial(cfg, workdir=Path(tempfile.mkdtemp()), log=None)
+    seconds = time.perf_counter() - t
+    fwd = 2 * res["gflops"] * 1e9  # flops of one image's forward
+    per_epoch = (int(cfg.data.train_size) * 3 * fwd  # training: forward + backward
+                 + 2 * int(cfg.data.test_size) * fwd)  # the model and its EMA, evaluated
+    conn.send((cfg.data.name, seconds, per_epoch * int(cfg.schedule.epochs)))
+
+
+def bench_whole_trial(names: list[str]) -> dict:
+    """Each trial's useful flop rate over the fp32 peak (the mean of the peak just
+    before and just after it)."""
+    print("6. a whole trial of the Fashion-MNIST lr/wd study (5,000 / 2,000 images, 5 "
+          "epochs, 1 thread, build to result) as a fraction of the fp32 peak")
+    ctx = mp.get_context("spawn")
+    out = {}
+    for name in names:
+        before = statistics.median(peak_times(interleave(peak_gemms(), 3)))
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_whole_trial, args=(name, child), daemon=True)
+        p.start()
+        data, seconds, flops = receive(parent, p)
+        p.join()
+        after = statistics.median(peak_times(interleave(peak_gemms(), 3)))
+        peak = GEMM_FLOPS / ((before + after) / 2)
+        out[name] = flops / seconds / peak
+        note = "" if data == "fashion_mnist" else \
+            " (Fashion-MNIST files missing: synthetic data of the same sizes)"
+        print(f"   {name:<10} {seconds:6.1f} s, {flops / seconds / 1e9:5.1f} GFLOP/s of "
+              f"{peak / 1e9:5.1f}: {out[name]:.2f} of the peak{note}")
+    return out
+
+
+def profile_steps(names: list[str], path: str, steps: int = 5) -> None:
+    """Where a trial's training step spends its time: self CPU time per op (torch.profiler,
+    ``steps`` steps at 1 thread), as fractions of the step, written as JSON."""
+    from torch.profiler import ProfilerActivity, profile
+
+    summary = {}
+    for name in names:
+        vit, x, y, _ = project_vit(name)
+        step = train_step(vit, x, y, trial=True)
+        for _ in range(2):
+            step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        ops = sorted(((e.key, e.self_cpu_time_total / total) for e in events),
+                     key=lambda kv: -kv[1])
+        gemm_share = sum(f for k, f in ops if k in ("aten::mm", "aten::addmm", "aten::bmm")
+                         or k.startswith("mkldnn::_linear_pointwise"))
+        summary[name] = {"step_ms": total / steps / 1e3, "gemm_fraction": gemm_share,
+                         "ops": {k: round(f, 4) for k, f in ops[:25]}}
+    Path(path).write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"   profile of a step by op written to {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -430,21 +575,33 @@ def main() -> None:
                         help="models for the thread layout (3)")
     parser.add_argument("--trainer", default="vitc_tiny,vitc_mini",
                         help="models for the trainer figures (4, 5)")
+    parser.add_argument("--trial", default="vitp_mini,vitc_mini",
+                        help="models for the whole-trial figure (6)")
+    parser.add_argument("--sections", default="0,1,2,3,4,5,6")
+    parser.add_argument("--profile-json", default=None,
+                        help="also write a by-op profile of the --trial models' step")
     args = parser.parse_args()
     t0 = time.perf_counter()
     torch.set_num_threads(1)
     settled_malloc()
-    sections = [lambda: bench_models(args.models.split(","), args.rounds,
-                                         args.threads2.split(",")),
-                lambda: bench_compile(args.compile.split(","), args.rounds),
-                lambda: bench_layout(args.layout.split(","), 3),
-                lambda: bench_trainer(args.trainer.split(","))]
-    for i, section in enumerate(sections):
-        if i == 1 and args.no_compile:
+    sections = {0: lambda: bench_peak(args.rounds),
+                1: lambda: bench_models(args.models.split(","), args.rounds,
+                                        args.threads2.split(",")),
+                2: lambda: bench_compile(args.compile.split(","), args.rounds),
+                3: lambda: bench_layout(args.layout.split(","), 3),
+                4: lambda: bench_trainer(args.trainer.split(",")),
+                6: lambda: bench_whole_trial(args.trial.split(","))}
+    chosen = {int(k) for k in args.sections.split(",")}
+    if args.no_compile:
+        chosen.discard(2)
+    for i, section in sections.items():
+        if i not in chosen:
             continue
         t = time.perf_counter()
         section()
         print(f"   ({time.perf_counter() - t:.0f} s)")
+    if args.profile_json:
+        profile_steps(args.trial.split(","), args.profile_json)
     print(f"bench_cpu: {time.perf_counter() - t0:.0f} s in all")
 
 

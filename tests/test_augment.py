@@ -121,6 +121,24 @@ def test_pad_crop_is_a_shift_with_zero_fill() -> None:
     assert len(shifts) > 4
 
 
+def test_crop_and_flip_serve_the_bytes_of_one_indexed_gather() -> None:
+    """The CPU's per-image window copies give exactly what one advanced-index gather of
+    the padded batch (the device path) gives, for the same draws."""
+    aug = make(crop_padding=4, flip=True)
+    x, _ = batch(32)
+    out = aug._crop_flip(x, gen(5))
+    g = gen(5)
+    oy, ox = (torch.randint(0, 9, (32,), generator=g) for _ in range(2))
+    flip = torch.rand(32, generator=g) < 0.5
+    cols = ox[:, None] + torch.arange(16)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    rows = oy[:, None] + torch.arange(16)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    ref = padded[torch.arange(32).view(32, 1, 1, 1), torch.arange(3).view(1, 3, 1, 1),
+                 rows[:, None, :, None], cols[:, None, None, :]]
+    assert torch.equal(out, ref)
+
+
 def test_flip_mirrors_some_images_only() -> None:
     aug = make(flip=True)
     x, y = batch(32)

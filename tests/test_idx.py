@@ -173,6 +173,24 @@ def test_train_order_depends_only_on_seed_and_epoch(tmp_path: Path) -> None:
     assert not torch.equal(first[0], next(data.train_batches(3, 7, 16))[1])
 
 
+def test_images_resized_once_are_the_bytes_resized_per_batch(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """A split small enough is resized to the model's size once and held; what it serves
+    equals resizing each batch afresh (the path of splits too large to hold)."""
+    write_set(tmp_path, gz=True)
+    held = build_data(conf(root=str(tmp_path), size=64))
+    next(held.train_batches(0, 0, 16)), next(held.test_batches(7))  # resized and held
+    monkeypatch.setattr(idx, "SERVED_CACHE_BYTES", 0)
+    fresh = idx.IdxData(name=held.name, num_classes=10, image_size=64, mean=held.mean,
+                        std=held.std, train=(held.train_images, held.train_labels.numpy()),
+                        test=(held.test_images, held.test_labels.numpy()))
+    for a, b in zip(held.train_batches(1, 3, 16), fresh.train_batches(1, 3, 16), strict=True):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    for a, b in zip(held.test_batches(7), fresh.test_batches(7), strict=True):
+        assert a[0].shape == (len(a[1]), 3, 64, 64) and torch.equal(a[0], b[0])
+    assert held._served["train"] is not None and fresh._served["train"] is None
+
+
 # -- the per-process cache ---------------------------------------------------------------------
 
 

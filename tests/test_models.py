@@ -216,3 +216,33 @@ def test_unknown_model_is_one_line(cli):
     assert proc.stderr.strip().count("\n") == 0
     assert "unknown model 'vitx_9gf'" in proc.stderr and "vitp_4gf" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kernel", ["aten", "onednn"])
+def test_onednn_linear_equals_torch_linear(kernel, monkeypatch):
+    """The ViT's linears run on oneDNN on the CPU (bias in the GEMM's epilogue; on
+    non-Intel CPUs the backward GEMMs too): the same function, parameters and gradients
+    as ``nn.Linear`` to fp32 rounding, on 3-D inputs and with or without a bias."""
+    from sweep.models import linear
+
+    if not linear.onednn_available():
+        pytest.skip("this torch build has no oneDNN linear")
+    monkeypatch.setenv(linear.BACKWARD_ENV, kernel)
+    assert linear.backward_kernel() == kernel
+    torch.manual_seed(0)
+    for bias in (True, False):
+        ours = linear.Linear(48, 80, bias=bias)
+        ref = torch.nn.Linear(48, 80, bias=bias)
+        ref.load_state_dict(ours.state_dict())
+        assert list(ours.state_dict()) == list(ref.state_dict())
+        x = torch.randn(6, 17, 48, requires_grad=True)
+        outs, grads = [], []
+        for m in (ours, ref):
+            out = m(x)
+            outs.append(out)
+            grads.append(torch.autograd.grad(out.square().sum(), [x, *m.parameters()]))
+        torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+        for g, r in zip(grads[0], grads[1], strict=True):
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
+    with torch.inference_mode():  # evaluation: no graph, same numbers
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)

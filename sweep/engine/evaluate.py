@@ -10,7 +10,7 @@ from sweep.data.augment import BatchAugment
 from sweep.data.base import STREAM_PRECISE_BN
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def top1_errors(models: list[torch.nn.Module], batches, *, aug: BatchAugment,
                 device: torch.device, amp: bool, channels_last: bool) -> list[float]:
     """Top-1 error (%) of each model, in one pass over the test set: decoding ImageNet's

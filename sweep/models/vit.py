@@ -16,6 +16,7 @@ from torch import nn
 
 from sweep.errors import UserError
 from sweep.models.cx import Cx, conv2d_cx, linear_cx, norm_cx
+from sweep.models.linear import Linear
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,8 @@ class SelfAttention(nn.Module):
     def __init__(self, *, width: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
+        self.qkv = Linear(width, 3 * width)
+        self.proj = Linear(width, width)
 
     def forward(self, x: torch.Tensor, *, first_only: bool = False) -> torch.Tensor:
         """``first_only``: attend from the first (class) token alone, over all tokens."""
@@ -196,8 +197,8 @@ class MLP(nn.Module):
 
     def __init__(self, *, width: int, mlp_dim: int) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(width, mlp_dim)
-        self.fc2 = nn.Linear(mlp_dim, width)
+        self.fc1 = Linear(width, mlp_dim)
+        self.fc2 = Linear(mlp_dim, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.gelu(self.fc1(x)))
