@@ -79,6 +79,26 @@ def test_two_models_two_trials_end_to_end(cli, tmp_path, ray_cluster):
     assert len(grown_curves) == 6 * 2  # every epoch once: nothing was trained twice
 
 
+def test_repeat_best_trains_the_best_draws_again_at_other_seeds(cli, tmp_path, ray_cluster):
+    """``sweep.repeat_best``: once the draws have ended, each group's best draw trains
+    again at the given seeds, keeping its (lr, wd) and sample index; the dry run says so."""
+    args = ["sweep.models=[vitp_tiny,vitc_tiny]", "sweep.optimizers=[adamw]", "sweep.n=2",
+            "schedule.epochs=1", "sweep.name=rep", "sweep.repeat_best={draws:1,seeds:[1]}",
+            INTERVAL]
+    plan = cli("sweep.run", *sweep_args(tmp_path, "dry_run=true", *args)).stdout
+    assert "then seeds [1] at the 1 best draws of each group: 2 trials" in plan
+    assert "6 trials" in plan
+    proc = cli("sweep.run", *sweep_args(tmp_path, ray_cluster, *args))
+    trials, _ = read(tmp_path / "rep")
+    assert len(trials) == 6 and (trials.status == "done").all() and "6/6 done" in proc.stderr
+    draws, repeats = trials[trials.seed == 0], trials[trials.seed == 1]
+    assert len(draws) == 4 and len(repeats) == 2
+    for model, rep in repeats.groupby("model"):
+        best = draws[draws.model == model].sort_values(["best_error", "sample"]).iloc[0]
+        assert rep[["sample", "lr", "wd"]].iloc[0].tolist() == \
+            best[["sample", "lr", "wd"]].tolist()
+
+
 def test_dry_run_lists_trials_and_compute_without_running(cli, tmp_path):
     args = sweep_args(tmp_path, "dry_run=true", "sweep.n=3", "sweep.optimizers=[adamw,sgd]",
                       INTERVAL)
@@ -120,6 +140,9 @@ def test_paired_draws_two_models_two_optimizers(cli, tmp_path):
     (f"sweep.n=0 {INTERVAL}", "sweep.n must be >= 1"),
     ("sweep.models=[vitp_tiny] data.image_size=34 allow_resolution=true",
      "patch size 4 does not divide"),
+    (f"sweep.repeat_best={{draws:0,seeds:[1]}} {INTERVAL}",
+     "sweep.repeat_best.draws must be a whole number in 1..5"),
+    (f"sweep.repeat_best={{draws:1,seeds:[0]}} {INTERVAL}", "holds the draws' own seed 0"),
 ])
 def test_bad_sweep_specs_fail_before_any_trial(cli, tmp_path, override, message):
     proc = cli("sweep.run", *sweep_args(tmp_path, *override.split()), check=False)

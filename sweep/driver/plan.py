@@ -57,12 +57,18 @@ def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> Non
     print(f"{'group':<24} {'sample':>6} {'lr':>10} {'wd':>10} {'epochs':>6} {'seed':>4} "
           f"{'PMAC':>9}")
     for experiment in experiments:
+        if experiment.kind == "repeat" and experiment.chosen is None:
+            per = {g.name: _train_macs(g, cfg, images, g.epochs) for g in experiment.groups}
+            repeats = len(experiment.seeds) * experiment.draws
+            total += repeats * sum(per.values())
+            count += repeats * len(per)
+            print(f"then seeds {list(experiment.seeds)} at the {experiment.draws} best "
+                  f"draws of each group: {experiment.num_trials} trials, chosen when the "
+                  "draws have finished")
+            continue
         for group, trial in experiment.fixed_trials():
             _, t = payload.decode(trial)
-            arch = architecture(OmegaConf.create(group.base["model"]))
-            gf = model_class(arch).complexity(arch, image_size=group.base["data"]["image_size"],
-                                              num_classes=cfg.data.num_classes).flops / 1e9
-            macs = 3 * gf * 1e9 * images * t["epochs"]  # forward + backward ≈ 3× forward
+            macs = _train_macs(group, cfg, images, t["epochs"])
             total, count = total + macs, count + 1
             lr = "tpe" if t["lr"] is None else f"{t['lr']:.3g}"
             wd = "tpe" if t["wd"] is None else f"{t['wd']:.3g}"
@@ -72,6 +78,14 @@ def print_plan(experiments: list[Experiment], cfg: DictConfig, name: str) -> Non
     print(f"{count} trials, {total / 1e15:.3f} PMAC of training compute (3 × forward GF × "
           "images × epochs)")
     print(gpu_hours_line(total, cfg))
+
+
+def _train_macs(group, cfg: DictConfig, images: int, epochs: int) -> float:
+    """A trial's training multiply-adds: forward + backward ≈ 3× forward, per image."""
+    arch = architecture(OmegaConf.create(group.base["model"]))
+    gf = model_class(arch).complexity(arch, image_size=group.base["data"]["image_size"],
+                                      num_classes=cfg.data.num_classes).flops / 1e9
+    return 3 * gf * 1e9 * images * epochs
 
 
 def gpu_hours(macs: float, *, peak_tflops: float, utilization: float) -> float:

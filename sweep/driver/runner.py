@@ -284,6 +284,11 @@ def _run_sweep(cfg: DictConfig, experiments: list[Experiment], name: str, folder
                           f"({', '.join(rows) or 'none'}), curves.csv rows of {len(curves)} "
                           f"trials ({', '.join(curves) or 'none'})")
             for experiment in experiments:
+                if experiment.kind == "repeat":  # the draws it repeats have all ended
+                    experiment.choose(read_csv(folder / "trials.csv"))
+                    guard.say(f"{experiment.name}: seeds {list(experiment.seeds)} at the "
+                              f"{experiment.draws} best draws of each group: "
+                              f"{experiment.num_trials} trials")
                 run_experiment(experiment, storage=storage, resources=cfg.resources,
                                max_retries=int(cfg.sweep.max_retries), callback=writer,
                                loggers=loggers)

@@ -79,19 +79,25 @@ class Experiment:
 
     name: str
     groups: list[Group]
-    kind: str  # paired | grid | tpe
+    kind: str  # paired | grid | tpe | repeat
     samples: range = range(0)  # paired: the sample indices k of this experiment
     sampler: str = "random"  # paired: random | sobol
     n: int = 0  # tpe: trials per group
     sampler_seed: int = 0
     asha_grace: int = 1
+    draws: int = 0  # repeat: the best draws of each group repeated ...
+    seeds: tuple[int, ...] = ()  # ... at these seeds
+    chosen: list[tuple[Group, dict]] | None = None  # repeat: set by ``choose``
 
     def fixed_trials(self) -> list[tuple[Group, dict]]:
         """(group, trial spec) of every trial, interleaved over groups so they progress
-        side by side; for tpe, placeholders with lr/wd left to the searcher."""
+        side by side; for tpe, placeholders with lr/wd left to the searcher; for repeat,
+        the trials ``choose`` picked (none before it ran)."""
         if self.kind == "grid":
             return [(g, payload.encode(g.base, **t, sample=None))
                     for g in self.groups for t in g.grid]
+        if self.kind == "repeat":
+            return list(self.chosen or [])
         if self.kind == "tpe":
             g = self.groups[0]
             return [(g, payload.encode(g.base, lr=None, wd=None, epochs=g.epochs,
@@ -108,7 +114,27 @@ class Experiment:
 
     @property
     def num_trials(self) -> int:
+        if self.kind == "repeat" and self.chosen is None:
+            return len(self.groups) * self.draws * len(self.seeds)
         return self.n if self.kind == "tpe" else len(self.fixed_trials())
+
+    def choose(self, rows: list[dict]) -> None:
+        """repeat: each group's ``draws`` best finished, not diverged draws of the lr/wd
+        study (its rows at the group's own seed; ties broken by sample index), repeated
+        at ``seeds``, each repeat keeping its draw's sample index. Decided only from the
+        finished draws, so a restart chooses the same trials."""
+        self.chosen = []
+        for g in self.groups:
+            mine = [r for r in rows if r["model"] == g.model and r["optimizer"] == g.optimizer
+                    and r["status"] == "done" and str(r["diverged"]) != "True"
+                    and str(r.get("sample", "")) not in ("", "nan", "None")
+                    and int(r["seed"]) == g.seed and int(r["epochs"]) == g.epochs]
+            best = sorted(mine, key=lambda r: (float(r["best_error"]), int(float(r["sample"]))))
+            for r in best[:self.draws]:
+                for seed in self.seeds:
+                    self.chosen.append((g, payload.encode(
+                        g.base, lr=float(r["lr"]), wd=float(r["wd"]), epochs=g.epochs,
+                        seed=seed, sample=int(float(r["sample"])))))
 
     def identities(self) -> list[tuple]:
         """``payload.identity`` of each fixed trial, in ``fixed_trials`` order."""
@@ -279,10 +305,17 @@ def plan_study(cfg: DictConfig, *, starts: list[int] | None = None) -> list[Expe
     if not sampled:
         return [Experiment(name=sweep.study, groups=groups, kind="grid")]
     bounds = [*(starts or [0]), int(sweep.n)]
-    return [Experiment(name="lr_wd" if lo == 0 else f"lr_wd+{lo}", groups=groups, kind="paired",
-                       samples=range(lo, hi), sampler=str(sweep.sampler),
-                       sampler_seed=int(sweep.sampler_seed))
-            for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
+    experiments = [Experiment(name="lr_wd" if lo == 0 else f"lr_wd+{lo}", groups=groups,
+                              kind="paired", samples=range(lo, hi),
+                              sampler=str(sweep.sampler), sampler_seed=int(sweep.sampler_seed))
+                   for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
+    repeat = sweep.get("repeat_best")
+    if repeat:
+        # Seeds at each group's best draws: their seed noise, beside the lr/wd noise.
+        experiments.append(Experiment(name="repeat_best", groups=groups, kind="repeat",
+                                      draws=int(repeat.draws),
+                                      seeds=tuple(int(s) for s in repeat.seeds)))
+    return experiments
 
 
 def sweep_name(cfg: DictConfig) -> str:

@@ -527,16 +527,42 @@ class SampledStudy(StudyConfig):
             interval_rules(interval, f"{path}.search.{name}")
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass
 class LrWdStudy(SampledStudy):
     sampler: str = spec("random", choices=("random", "sobol"))
     scale: list[float] = spec(factory=lambda: [0.125, 4.0])
     save_tuned: bool = False  # true: each group's best (lr, wd) to results/<sweep>/tuned.yaml
+    # {draws: D, seeds: [s, ...]}: once every draw has ended, each group's D best draws
+    # are trained again at these seeds (same lr, wd and sample index): the seed noise of
+    # the best. null: none. (Typed in ``rules``, like ``interval``.)
+    repeat_best: Any = None
 
     @staticmethod
     def rules(node: DictConfig, path: str) -> None:
         SampledStudy.rules(node, path)
         pair(f"{path}.scale", node.scale, strict=True)
+        repeat = node.repeat_best
+        if repeat is None:
+            return
+        where = f"{path}.repeat_best"
+        if not isinstance(repeat, DictConfig) or set(repeat) != {"draws", "seeds"}:
+            raise UserError(f"{where} must be {{draws: N, seeds: [s, ...]}}, got {repeat}")
+        if not _whole(repeat.draws) or not 1 <= repeat.draws <= node.n:
+            raise UserError(f"{where}.draws must be a whole number in 1..{node.n} (sweep.n), "
+                            f"got {repeat.draws!r}")
+        seeds = repeat.seeds
+        if not isinstance(seeds, ListConfig) or not seeds or \
+                not all(_whole(s) and s >= 0 for s in seeds):
+            raise UserError(f"{where}.seeds must be a non-empty list of seeds (whole numbers "
+                            f">= 0), got {seeds}")
+        unique(f"{where}.seeds", seeds)
+        if node.seed in repeat.seeds:
+            raise UserError(f"{where}.seeds holds the draws' own seed {node.seed}: those "
+                            "trials exist already; give other seeds")
 
 
 @dataclass
