@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
 
-.PHONY: install test sweep bench bench-gpu analysis example notebook lint clean
+.PHONY: install test sweep bench bench-gpu analysis example notebook docs docs-serve lint clean
 
 # `make sweep` is `python -m sweep.run`: the default study lives in conf/ (conf/run.yaml and
 # the preset the models ask for, conf/preset/). These variables only pass overrides through.
@@ -36,7 +36,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
-# Speed figures for the README: each prints a ratio against a baseline measured in the same run.
+# Speed figures for docs/speed.md: each prints a ratio against a baseline measured in the same run.
 bench: $(STAMP)
 	$(PY) bench/bench_cpu.py
 	$(PY) bench/bench_data.py
@@ -61,8 +61,18 @@ JUPYTER ?= .venv/bin/jupyter
 notebook: $(STAMP)
 	$(JUPYTER) lab notebooks/ $(if $(NOBROWSER),--no-browser) $(LAB_ARGS)
 
+# The documentation site (mkdocs.yml): docs/, each study's results/<study>/README.md and the
+# configuration reference generated from the schemas. --strict: a broken link fails.
+# docs-serve rebuilds on every change; DOCS_PORT picks the port.
+DOCS_PORT ?= 8000
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve --strict -a 127.0.0.1:$(DOCS_PORT)
+
 lint: $(STAMP)
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv *.egg-info .pytest_cache
+	rm -rf .venv *.egg-info .pytest_cache site
